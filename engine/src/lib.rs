@@ -1,0 +1,16 @@
+//! Kindred's engine: everything between an audio file and a feature window, plus the tempo and
+//! key estimates shown to users. Data flows one way: [`decode`] → [`resample`] → [`window`] →
+//! [`features`] → [`tempo`] / [`key`].
+
+pub mod analysis;
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod features;
+pub mod key;
+pub mod resample;
+pub mod tempo;
+pub mod window;
+
+pub use config::FrontEndConfig;
+pub use error::{Error, Result};
