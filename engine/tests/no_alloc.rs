@@ -47,7 +47,10 @@ fn computing_a_window_does_not_allocate() {
         front_end.compute(window, &mut features).unwrap();
     }
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
-    assert_eq!(allocations, 0, "FrontEnd::compute allocated {allocations} times in 4 windows");
+    assert_eq!(
+        allocations, 0,
+        "FrontEnd::compute allocated {allocations} times in 4 windows"
+    );
     // The loop really computed something.
     assert!(features.mel.iter().any(|&v| v > 0.1));
 }

@@ -19,7 +19,11 @@ fn fixture_dirs() -> Vec<PathBuf> {
         .filter(|p| p.join("audio.npy").exists())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 9, "expected ≥ 9 fixture signals, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 9,
+        "expected ≥ 9 fixture signals, found {}",
+        dirs.len()
+    );
     dirs
 }
 
@@ -31,7 +35,10 @@ fn relative_error(ours: ArrayViewD<f32>, reference: ArrayViewD<f32>) -> f64 {
         .zip(reference.iter())
         .map(|(&a, &b)| (a as f64 - b as f64).abs())
         .fold(0.0, f64::max);
-    let scale = reference.iter().map(|&b| (b as f64).abs()).fold(0.0, f64::max);
+    let scale = reference
+        .iter()
+        .map(|&b| (b as f64).abs())
+        .fold(0.0, f64::max);
     if scale == 0.0 { diff } else { diff / scale }
 }
 
@@ -48,11 +55,16 @@ fn features_match_librosa() {
     let mut features = Features::new(&cfg);
     let mut failures = Vec::new();
     let (mut cens_windows, mut cens_over) = (0, 0);
-    println!("{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "signal", "power", "mel", "chroma", "cens", "onset", "tempogram");
+    println!(
+        "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "signal", "power", "mel", "chroma", "cens", "onset", "tempogram"
+    );
     for dir in fixture_dirs() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let audio: ndarray::Array1<f32> = read_npy(dir.join("audio.npy")).unwrap();
-        front_end.compute(audio.as_slice().unwrap(), &mut features).unwrap();
+        front_end
+            .compute(audio.as_slice().unwrap(), &mut features)
+            .unwrap();
         let ours: [(&str, ArrayViewD<f32>, f64); 6] = [
             ("power", features.power.view().into_dyn(), 1e-4),
             ("mel", features.mel.view().into_dyn(), 1e-4),
@@ -67,7 +79,9 @@ fn features_match_librosa() {
                 row += &format!(" {:>9}", "-");
                 continue;
             };
-            let reference = reference.into_shape_with_order(IxDyn(view.shape())).unwrap();
+            let reference = reference
+                .into_shape_with_order(IxDyn(view.shape()))
+                .unwrap();
             let err = relative_error(view, reference.view());
             row += &format!(" {err:>9.2e}");
             if feature == "cens" {

@@ -41,12 +41,23 @@ impl Cens {
         // Centred convolution along time with zeros outside (scipy.ndimage.convolve,
         // mode="constant"); the window is symmetric, so flipping it changes nothing.
         let half = self.smooth.len() / 2;
-        for (mut out, q) in cens.rows_mut().into_iter().zip(self.quantised.rows()) {
+        for (out, q) in cens.rows_mut().into_iter().zip(self.quantised.rows()) {
+            let out = out.into_slice().expect("CENS rows are contiguous");
+            let q = q.to_slice().expect("quantised rows are contiguous");
             let frames = q.len();
-            for (t, o) in out.iter_mut().enumerate() {
-                let lo = t.saturating_sub(half);
-                let hi = (t + half + 1).min(frames);
-                *o = (lo..hi).map(|j| self.smooth[j + half - t] * q[j]).sum();
+            out.fill(0.0);
+            for (j, &w) in self.smooth.iter().enumerate() {
+                // out[t] += w · q[t + j − half] wherever that index exists.
+                let (out_lo, q_lo) = if j < half {
+                    (half - j, 0)
+                } else {
+                    (0, j - half)
+                };
+                let n = frames.saturating_sub(out_lo.max(q_lo));
+                out[out_lo..out_lo + n]
+                    .iter_mut()
+                    .zip(&q[q_lo..q_lo + n])
+                    .for_each(|(o, &v)| *o += w * v);
             }
         }
         normalize_columns(cens, |c| c.iter().map(|v| v * v).sum::<f32>().sqrt());

@@ -3,6 +3,9 @@
 //! `log10(1 + 10·S)` (paper §3.1).
 
 use ndarray::Array2;
+use wide::f32x8;
+
+use super::simd;
 
 /// A sparse Slaney-normalised mel filterbank (`librosa.filters.mel(htk=False, norm="slaney")`).
 /// Each band is stored as its first non-zero FFT bin and its weights, since a triangle covers
@@ -36,7 +39,10 @@ impl MelFilterbank {
                     })
                     .collect();
                 let first = weights.iter().position(|&w| w != 0.0).unwrap_or(0);
-                let last = weights.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
+                let last = weights
+                    .iter()
+                    .rposition(|&w| w != 0.0)
+                    .map_or(first, |l| l + 1);
                 (first, weights[first..last].to_vec())
             })
             .collect();
@@ -45,10 +51,13 @@ impl MelFilterbank {
 
     /// Writes the mel power spectrogram `weights · power` into `mel` (`[n_mels, frames]`).
     pub fn apply(&self, power: &Array2<f32>, mel: &mut Array2<f32>) {
-        for (mut row, (first, weights)) in mel.rows_mut().into_iter().zip(&self.bands) {
+        for (row, (first, weights)) in mel.rows_mut().into_iter().zip(&self.bands) {
+            let row = row.into_slice().expect("mel rows are contiguous");
             row.fill(0.0);
             for (k, &w) in weights.iter().enumerate() {
-                row.scaled_add(w, &power.row(first + k));
+                let bin = power.row(first + k);
+                let bin = bin.as_slice().expect("power rows are contiguous");
+                row.iter_mut().zip(bin).for_each(|(m, &p)| *m += w * p);
             }
         }
     }
@@ -56,7 +65,10 @@ impl MelFilterbank {
 
 /// `log10(1 + 10·S)`, the paper's mel compression, applied in place.
 pub fn compress(mel: &mut Array2<f32>) {
-    mel.iter_mut().for_each(|v| *v = (1.0 + 10.0 * *v).log10());
+    let data = mel.as_slice_mut().expect("mel is contiguous");
+    simd::map_in_place(data, |v| {
+        simd::log10(v * f32x8::splat(10.0) + f32x8::splat(1.0))
+    });
 }
 
 /// Slaney's hz→mel (librosa `hz_to_mel(htk=False)`): linear below 1 kHz, logarithmic above.

@@ -9,6 +9,7 @@ pub mod cens;
 pub mod chroma;
 pub mod mel;
 pub mod onset;
+mod simd;
 pub mod stft;
 pub mod tempogram;
 

@@ -57,11 +57,19 @@ impl Stft {
         }
         let pad = self.n_fft / 2;
         for t in 0..frames {
-            // Sample index (in the unpadded signal) of the frame's first sample.
+            // Sample range (in the unpadded signal) the frame covers, clipped to the signal;
+            // the rest of the frame is the zero padding.
             let start = (t * self.hop) as isize - pad as isize;
-            for (i, (f, w)) in self.frame.iter_mut().zip(&self.window).enumerate() {
-                let j = start + i as isize;
-                *f = if j >= 0 && (j as usize) < x.len() { x[j as usize] * w } else { 0.0 };
+            let lo = start.max(0) as usize;
+            let hi = ((start + self.n_fft as isize) as usize).min(x.len());
+            let offset = (lo as isize - start) as usize;
+            self.frame.fill(0.0);
+            for ((f, &s), &w) in self.frame[offset..offset + (hi - lo)]
+                .iter_mut()
+                .zip(&x[lo..hi])
+                .zip(&self.window[offset..])
+            {
+                *f = s * w;
             }
             self.fft
                 .process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch)

@@ -71,13 +71,21 @@ impl Tempogram {
             }
             self.frame[self.win_length..].fill(0.0);
             self.forward
-                .process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch_forward)
+                .process_with_scratch(
+                    &mut self.frame,
+                    &mut self.spectrum,
+                    &mut self.scratch_forward,
+                )
                 .map_err(|e| Error::Invalid(format!("FFT failed: {e}")))?;
             for c in self.spectrum.iter_mut() {
                 *c = Complex::new(c.norm_sqr(), 0.0);
             }
             self.inverse
-                .process_with_scratch(&mut self.spectrum, &mut self.lags, &mut self.scratch_inverse)
+                .process_with_scratch(
+                    &mut self.spectrum,
+                    &mut self.lags,
+                    &mut self.scratch_inverse,
+                )
                 .map_err(|e| Error::Invalid(format!("inverse FFT failed: {e}")))?;
             for (o, &l) in out.column_mut(t).iter_mut().zip(&self.lags) {
                 *o = l / n_pad;
