@@ -24,6 +24,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use symphonia::core::audio::Channels;
 use symphonia::core::codecs::audio::well_known::{
     CODEC_ID_ADPCM_G722, CODEC_ID_ADPCM_G726, CODEC_ID_ADPCM_G726LE, CODEC_ID_ADPCM_IMA_QT,
     CODEC_ID_ADPCM_IMA_WAV, CODEC_ID_ADPCM_MS, CODEC_ID_MP1, CODEC_ID_MP2, CODEC_ID_OPUS,
@@ -107,7 +108,11 @@ impl SymphoniaDecoder {
             source,
         };
         let file = File::open(path).map_err(io_err)?;
-        if file.metadata().map_err(io_err)?.len() == 0 {
+        let meta = file.metadata().map_err(io_err)?;
+        if meta.is_dir() {
+            return Err(io_err(std::io::ErrorKind::IsADirectory.into()));
+        }
+        if meta.len() == 0 {
             return Err(format_err(path, "the file is empty (0 bytes)".into()));
         }
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
@@ -153,7 +158,7 @@ impl SymphoniaDecoder {
         let info = AudioInfo {
             path: path.to_path_buf(),
             sample_rate: params.sample_rate.unwrap_or(0),
-            channels: params.channels.as_ref().map_or(0, |c| c.count()),
+            channels: params.channels.as_ref().map_or(0, Channels::count),
             frames,
             codec: codec.to_string(),
         };

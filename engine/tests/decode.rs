@@ -284,6 +284,12 @@ fn missing_file_is_an_io_error() {
     let err = SymphoniaDecoder::open(path).err().unwrap();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert_names_file(&err, path);
+
+    // A directory opens on Linux but cannot be read.
+    let dir = TempDir::new("dir.wav");
+    let err = SymphoniaDecoder::open(&dir.0).err().unwrap();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert_names_file(&err, &dir.0);
 }
 
 #[test]
