@@ -185,7 +185,8 @@ impl Key {
 }
 
 impl fmt::Display for Key {
-    /// `"C major"`, `"F# minor"`, `"Bb major"` — see [`MAJOR_NAMES`]/[`MINOR_NAMES`].
+    /// `"C major"`, `"F# minor"`, `"Bb major"`: the conventional spelling of each key (fewest
+    /// accidentals; F♯ major, E♭ minor), with ASCII `#` and `b`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = match self.mode {
             Mode::Major => &MAJOR_NAMES,

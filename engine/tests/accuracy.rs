@@ -56,10 +56,22 @@ fn tempo_outcome(estimate: f64, truth: f64) -> TempoOutcome {
     }
 }
 
+/// One tempo test item's outcome.
+struct TempoItem {
+    truth: f64,
+    pattern: Pattern,
+    /// Track estimate and its confidence.
+    bpm: f64,
+    confidence: f32,
+    /// Windows whose own (single-window) estimate is within 4 %, and all windows.
+    windows_correct: usize,
+    windows: usize,
+}
+
 /// Per-track tempo estimates of `patterns` at 25 tempi log-spaced over 60..180 BPM (so no tempo
 /// is a whole number of frames by design) and `phases` (fraction of a beat before the first
-/// beat): `(truth, pattern, estimate, confidence)`.
-fn tempo_results(patterns: &[Pattern], phases: &[f64]) -> Vec<(f64, Pattern, f64, f32)> {
+/// beat).
+fn tempo_results(patterns: &[Pattern], phases: &[f64]) -> Vec<TempoItem> {
     let cfg = FrontEndConfig::default();
     let estimator = TempoEstimator::new(&cfg);
     let tempi: Vec<f64> = (0..25).map(|i| 60.0 * 3f64.powf(i as f64 / 24.0)).collect();
@@ -86,22 +98,37 @@ fn tempo_results(patterns: &[Pattern], phases: &[f64]) -> Vec<(f64, Pattern, f64
             |(front, feats, acc), &(bpm, pattern, phase, seed)| {
                 let signal = common::rhythm(pattern, bpm, phase, SECONDS, seed);
                 acc.reset();
-                for_windows(front, feats, &signal, |f| acc.add(f.tempogram.view()));
+                let (mut windows, mut windows_correct) = (0, 0);
+                for_windows(front, feats, &signal, |f| {
+                    acc.add(f.tempogram.view());
+                    let w = estimator.estimate(f.tempogram.view());
+                    windows += 1;
+                    windows_correct +=
+                        (tempo_outcome(w.bpm as f64, bpm) == TempoOutcome::Correct) as usize;
+                });
                 let est = acc.estimate(&estimator);
-                (bpm, pattern, est.bpm as f64, est.confidence)
+                TempoItem {
+                    truth: bpm,
+                    pattern,
+                    bpm: est.bpm as f64,
+                    confidence: est.confidence,
+                    windows_correct,
+                    windows,
+                }
             },
         )
         .collect()
 }
 
 /// Prints per-pattern figures and the misses; returns (correct, octave, other).
-fn tempo_report(results: &[(f64, Pattern, f64, f32)]) -> [usize; 3] {
+fn tempo_report(results: &[TempoItem]) -> [usize; 3] {
     let mut counts = [0usize; 3];
     let mut rel_errors = Vec::new();
     let mut confidence = [(0.0f32, 0usize); 3];
     for &pattern in &Pattern::ALL {
         let mut c = [0usize; 3];
-        for &(truth, p, est, conf) in results.iter().filter(|r| r.1 == pattern) {
+        for item in results.iter().filter(|r| r.pattern == pattern) {
+            let (truth, p, est, conf) = (item.truth, item.pattern, item.bpm, item.confidence);
             let outcome = tempo_outcome(est, truth);
             c[outcome as usize] += 1;
             confidence[outcome as usize].0 += conf;
@@ -138,6 +165,12 @@ fn tempo_report(results: &[(f64, Pattern, f64, f32)]) -> [usize; 3] {
             100.0 * max
         );
     }
+    let windows: usize = results.iter().map(|r| r.windows).sum();
+    let windows_correct: usize = results.iter().map(|r| r.windows_correct).sum();
+    println!(
+        "  tempo per 3 s window (not asserted): {windows_correct}/{windows} within 4% ({:.1}%)",
+        100.0 * windows_correct as f64 / windows as f64
+    );
     let mean_conf = |(sum, n): (f32, usize)| if n > 0 { sum / n as f32 } else { f32::NAN };
     println!(
         "  tempo mean confidence: correct {:.2}, octave errors {:.2}, other errors {:.2}",
@@ -187,8 +220,18 @@ fn tempo_accuracy_subdivided() {
     );
 }
 
-/// Per item: truth, material, timbre, spectral-peak profile, chroma profile.
-type KeyItem = (Key, Material, Timbre, [f32; 12], [f32; 12]);
+/// One key test item: its truth and the track's pitch-class profiles.
+struct KeyItem {
+    truth: Key,
+    material: Material,
+    timbre: Timbre,
+    /// Spectral-peak profile (the default method) and chroma frame sum.
+    peaks: [f32; 12],
+    chroma: [f32; 12],
+    /// Windows whose own (single-window) default estimate is exact, and all windows.
+    windows_correct: usize,
+    windows: usize,
+}
 
 /// How an estimated key relates to the truth.
 fn key_relation(est: Key, truth: Key) -> &'static str {
@@ -207,9 +250,10 @@ fn key_relation(est: Key, truth: Key) -> &'static str {
 
 /// Per-track pitch-class profiles of the key test set: 24 keys × 3 materials per mode × 4
 /// timbres = 288 items, voiced `register` semitones above the base register of
-/// [`common::tonal`]. Returns `(truth, material, timbre, peak profile, chroma profile)`.
+/// [`common::tonal`].
 fn key_profiles(register: i32) -> Vec<KeyItem> {
     let cfg = FrontEndConfig::default();
+    let estimator = KeyEstimator::new(&cfg);
     let mut items = Vec::new();
     for tonic in 0..12 {
         for material in Material::MAJOR.into_iter().chain(Material::MINOR) {
@@ -230,10 +274,21 @@ fn key_profiles(register: i32) -> Vec<KeyItem> {
                 let truth = Key::new(tonic as u8, mode);
                 let signal = common::tonal(material, tonic, timbre, SECONDS, register);
                 let mut acc = KeyAccumulator::for_config(&cfg);
+                let (mut windows, mut windows_correct) = (0, 0);
                 for_windows(front, feats, &signal, |f| {
-                    acc.add(f.chroma.view(), f.power.view())
+                    acc.add(f.chroma.view(), f.power.view());
+                    windows += 1;
+                    windows_correct += (estimator.estimate(f.power.view()).key == truth) as usize;
                 });
-                (truth, material, timbre, acc.profile(), acc.chroma_profile())
+                KeyItem {
+                    truth,
+                    material,
+                    timbre,
+                    peaks: acc.profile(),
+                    chroma: acc.chroma_profile(),
+                    windows_correct,
+                    windows,
+                }
             },
         )
         .collect()
@@ -254,8 +309,9 @@ fn key_report(
     let mut by_timbre = std::collections::BTreeMap::<&str, (usize, usize)>::new();
     let (mut major, mut minor) = ((0, 0), (0, 0));
     let (mut conf_ok, mut conf_bad) = ((0.0f32, 0usize), (0.0f32, 0usize));
-    for (truth, material, timbre, peak_pcp, chroma_pcp) in results {
-        let est = estimator.estimate_profile(if chroma { chroma_pcp } else { peak_pcp });
+    for item in results {
+        let (truth, material, timbre) = (&item.truth, item.material, item.timbre);
+        let est = estimator.estimate_profile(if chroma { &item.chroma } else { &item.peaks });
         let rel = key_relation(est.key, *truth);
         let ok = rel == "exact";
         *relations.entry(rel).or_default() += 1;
@@ -316,6 +372,12 @@ fn key_report(
         };
         println!("    by material: {}", fmt(&by_material));
         println!("    by timbre: {}", fmt(&by_timbre));
+        let windows: usize = results.iter().map(|r| r.windows).sum();
+        let windows_correct: usize = results.iter().map(|r| r.windows_correct).sum();
+        println!(
+            "    per 3 s window (not asserted): {windows_correct}/{windows} exact ({:.1}%)",
+            100.0 * windows_correct as f64 / windows as f64
+        );
         let mean = |(s, n): (f32, usize)| if n > 0 { s / n as f32 } else { f32::NAN };
         println!(
             "    mean confidence: correct {:.2}, wrong {:.2}",
