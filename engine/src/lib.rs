@@ -8,6 +8,7 @@ pub mod decode;
 pub mod error;
 pub mod features;
 pub mod key;
+pub mod npy;
 pub mod resample;
 pub mod tempo;
 pub mod window;

@@ -100,3 +100,61 @@ fn features_match_librosa() {
         "CENS over 1e-3 on {cens_over} of {cens_windows} windows (> 1 %)"
     );
 }
+
+/// The real recordings' fixtures were resampled by librosa's `soxr_hq`; ours decodes the
+/// original excerpt and resamples it with rubato. This measures what that difference does to
+/// the features (the figures the README quotes) and guards against regressions of the
+/// decode → resample path with bounds a few times above what was measured.
+#[test]
+fn features_after_our_resampler_stay_close_to_soxr() {
+    let cfg = FrontEndConfig::default();
+    let mut front_end = FrontEnd::new(cfg.clone());
+    let mut features = Features::new(&cfg);
+    let mut window = vec![0.0f32; cfg.window_samples];
+    let bounds = [
+        ("mel", 5e-3),
+        ("chroma", 5e-2),
+        ("cens", 5e-2),
+        ("onset", 5e-2),
+        ("tempogram", 5e-2),
+    ];
+    let mut failures = Vec::new();
+    for dir in fixture_dirs()
+        .into_iter()
+        .filter(|d| d.join("source.ogg").exists())
+    {
+        let mut reader =
+            kindred_engine::window::WindowReader::open(&dir.join("source.ogg"), &cfg).unwrap();
+        assert!(reader.next_window(&mut window).unwrap());
+        front_end.compute(&window, &mut features).unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let info = reader.info();
+        let mut row = format!(
+            "{name} ({} Hz, {} ch → 22050):",
+            info.sample_rate, info.channels
+        );
+        let ours = [
+            features.mel.view().into_dyn(),
+            features.chroma.view().into_dyn(),
+            features.cens.view().into_dyn(),
+            features.onset.view().into_dyn(),
+            features.tempogram.view().into_dyn(),
+        ];
+        for ((feature, bound), view) in bounds.iter().zip(ours) {
+            let reference = load(&dir, feature).unwrap();
+            let reference = reference
+                .into_shape_with_order(IxDyn(view.shape()))
+                .unwrap();
+            let err = relative_error(view, reference.view());
+            row += &format!(" {feature} {err:.1e}");
+            if err > *bound {
+                failures.push(format!("{name}/{feature}: {err:.3e} > {bound:.0e}"));
+            }
+        }
+        println!("{row}");
+    }
+    assert!(
+        failures.is_empty(),
+        "resampled features drifted: {failures:#?}"
+    );
+}
