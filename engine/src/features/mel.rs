@@ -71,14 +71,20 @@ pub fn compress(mel: &mut Array2<f32>) {
     });
 }
 
-/// Slaney's hz→mel (librosa `hz_to_mel(htk=False)`): linear below 1 kHz, logarithmic above.
+/// Slaney's mel scale (librosa `htk=False`): linear below 1 kHz with 3 bands per 200 Hz,
+/// logarithmic above with 27 bands per factor 6.4.
+const F_SP: f64 = 200.0 / 3.0;
+const MIN_LOG_HZ: f64 = 1000.0;
+const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
+
+fn log_step() -> f64 {
+    6.4f64.ln() / 27.0
+}
+
+/// Slaney's hz→mel (librosa `hz_to_mel(htk=False)`).
 fn hz_to_mel(hz: f64) -> f64 {
-    const F_SP: f64 = 200.0 / 3.0;
-    const MIN_LOG_HZ: f64 = 1000.0;
-    let min_log_mel = MIN_LOG_HZ / F_SP;
-    let logstep = 6.4f64.ln() / 27.0;
     if hz >= MIN_LOG_HZ {
-        min_log_mel + (hz / MIN_LOG_HZ).ln() / logstep
+        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / log_step()
     } else {
         hz / F_SP
     }
@@ -86,12 +92,8 @@ fn hz_to_mel(hz: f64) -> f64 {
 
 /// Inverse of [`hz_to_mel`] (librosa `mel_to_hz(htk=False)`).
 fn mel_to_hz(mel: f64) -> f64 {
-    const F_SP: f64 = 200.0 / 3.0;
-    const MIN_LOG_HZ: f64 = 1000.0;
-    let min_log_mel = MIN_LOG_HZ / F_SP;
-    let logstep = 6.4f64.ln() / 27.0;
-    if mel >= min_log_mel {
-        MIN_LOG_HZ * (logstep * (mel - min_log_mel)).exp()
+    if mel >= MIN_LOG_MEL {
+        MIN_LOG_HZ * (log_step() * (mel - MIN_LOG_MEL)).exp()
     } else {
         F_SP * mel
     }
