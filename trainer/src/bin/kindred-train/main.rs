@@ -1,0 +1,154 @@
+//! `kindred-train`: builds Kindred's training data (and, later, trains, exports and
+//! evaluates models). Each subcommand is one library call; errors print with their context.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use kindred_trainer::data::dataset::{self, BuildOptions};
+
+#[derive(Parser)]
+#[command(name = "kindred-train", version, about = "Kindred's trainer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build (or resume) a dataset: render music21 scores with factorial labels and/or add a
+    /// labelled manifest of your own files, then cache the engine's features per 3 s window.
+    ///
+    /// Scores come from `scripts/music21_export.py OUT` (OUT/pieces.json + MIDI). Re-running
+    /// with the same arguments skips finished renders. Exit code 2 if any manifest row or
+    /// render was left out (each is reported).
+    Dataset {
+        /// Output directory (dataset.json, renders.csv, DATASET_CARD.md, cache/).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// pieces.json (or its directory) written by scripts/music21_export.py.
+        #[arg(long)]
+        pieces: Option<PathBuf>,
+        /// Your own labelled files: CSV with columns path,genre,mood,instrument,era,tempo,key
+        /// (empty = unknown; tempo and key are then estimated by the engine).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// General MIDI SoundFont (.sf2). Default: the first of
+        /// /usr/share/sounds/sf2/{FluidR3_GM,TimGM6mb,default-GM}.sf2.
+        #[arg(long)]
+        soundfont: Option<PathBuf>,
+        /// Seed of the render design and the split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Variations of each factor (tempo, key, instrument, mood) per piece; a piece gets
+        /// 1 + 4 × this renders.
+        #[arg(long, default_value_t = 1)]
+        per_factor: u32,
+        /// Cut each render after this many seconds (the feature cache takes ~181 kB/s).
+        #[arg(long, default_value_t = 30.0)]
+        max_seconds: f64,
+        /// Train,validation,test fractions by piece.
+        #[arg(long, default_value = "0.7,0.15,0.15", value_parser = parse_splits)]
+        splits: [f64; 3],
+        /// Also keep every render as audio/<id>.wav (16-bit, 22 050 Hz mono).
+        #[arg(long)]
+        keep_audio: bool,
+        /// Use only the first N pieces of pieces.json.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+fn parse_splits(s: &str) -> Result<[f64; 3], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().map_err(|e| format!("{x:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    <[f64; 3]>::try_from(v).map_err(|_| "expected three fractions: train,validation,test".into())
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Dataset {
+            out,
+            pieces,
+            manifest,
+            soundfont,
+            seed,
+            per_factor,
+            max_seconds,
+            splits,
+            keep_audio,
+            limit,
+            jobs,
+            quiet,
+        } => {
+            if pieces.is_none() && manifest.is_none() {
+                bail!("nothing to build: give --pieces (music21 export) and/or --manifest");
+            }
+            if let Some(n) = jobs {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .context("setting up worker threads")?;
+            }
+            let soundfont = match soundfont {
+                Some(p) => p,
+                None if pieces.is_some() => dataset::find_soundfont()?,
+                None => PathBuf::new(),
+            };
+            let opts = BuildOptions {
+                out: out.clone(),
+                pieces,
+                manifest,
+                soundfont,
+                seed,
+                per_factor,
+                max_seconds,
+                splits,
+                keep_audio,
+                limit,
+                progress: !quiet,
+            };
+            let report = dataset::build(&opts)
+                .with_context(|| format!("building the dataset in {}", out.display()))?;
+            for e in &report.row_errors {
+                eprintln!("manifest {e}");
+            }
+            for (id, e) in &report.failures {
+                eprintln!("render {id}: {e}");
+            }
+            let hours: f64 = report.records.iter().map(|r| r.seconds).sum::<f64>() / 3600.0;
+            eprintln!(
+                "{} tracks ({} built, {} already done), {hours:.2} h → {}",
+                report.records.len(),
+                report.built,
+                report.skipped,
+                out.join("DATASET_CARD.md").display()
+            );
+            let clean = report.row_errors.is_empty() && report.failures.is_empty();
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kindred-train: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

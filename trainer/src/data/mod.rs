@@ -1,0 +1,17 @@
+//! The dataset builder of `kindred-train dataset`.
+//!
+//! - [`labels`]: the label vocabularies (genre, mood proxy, instrument family, era, key).
+//! - [`pieces`]: the score index written by `scripts/music21_export.py`.
+//! - [`plan`]: the seeded factorial design of renders and the split by piece.
+//! - [`render`]: MIDI → audio with the render's tempo, key, instrumentation and mood proxy.
+//! - [`cache`]: the versioned, memory-mapped per-window feature cache.
+//! - [`manifest`]: a user's `labels.csv`, validated row by row.
+//! - [`dataset`]: the build (resumable, parallel), `dataset.json`, `renders.csv` and the card.
+
+pub mod cache;
+pub mod dataset;
+pub mod labels;
+pub mod manifest;
+pub mod pieces;
+pub mod plan;
+pub mod render;
