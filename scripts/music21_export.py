@@ -21,10 +21,9 @@ Labels, and why they are true:
     medieval < 1400 ≤ renaissance < 1600 ≤ baroque < 1750 ≤ classical < 1820 ≤ romantic
     < 1900 ≤ 20th c.; folk collections (oral tradition, no composition date) are
     "traditional".
-  * key: the piece's written key: the first key signature when the encoding states its mode
-    (major or minor), otherwise music21's Krumhansl–Schmuckler analysis of the whole score
-    (`key_source` says which). Renders transpose from this key, so the rendered key is exact
-    to the extent the written key is.
+  * key: music21's Krumhansl–Schmuckler analysis of the whole score (symbolic, exact pitches);
+    the first key signature is recorded for reference only (see `written_key`). Renders
+    transpose from this key, so the rendered key is exact to the extent this key is.
   * beat: the first time signature's beat (music21 `TimeSignature.beatDuration`), in quarter
     notes: 1 in 4/4, 1.5 in 6/8, 2 in 2/2. Rendered BPM counts these beats per minute.
 
@@ -136,14 +135,24 @@ def candidates() -> dict[str, list[dict]]:
     return by_genre
 
 
-def written_key(score) -> tuple[str, str]:
-    """(key as 'C major' / 'A minor', source)."""
+def written_key(score) -> tuple[str, str, str]:
+    """(key as 'C major' / 'A minor', how it was found, the key signature for reference).
+
+    The key is music21's Krumhansl-Schmuckler analysis of the score's notes (exact pitches and
+    durations, so far more reliable than any audio estimate). Key signatures are not trusted
+    for the mode or tonic: MusicXML encoders write `<mode>major</mode>` by default, and modal
+    music (trecento, Monteverdi, many folk tunes) has a signature whose "major" key is not its
+    tonal centre (measured: every Monteverdi/trecento madrigal labelled from its signature
+    disagreed with the engine's key estimate; the analysis fixes that)."""
+    signature = ""
     for ks in score.recurse().getElementsByClass(m21key.KeySignature):
-        if isinstance(ks, m21key.Key) and ks.mode in ("major", "minor"):
-            return f"{ks.tonic.name.replace('-', 'b')} {ks.mode}", "key signature with mode"
+        signature = (f"{ks.tonic.name.replace('-', 'b')} {ks.mode}" if isinstance(ks, m21key.Key)
+                     else f"{ks.sharps} sharps")
         break
     k = score.analyze("key")
-    return f"{k.tonic.name.replace('-', 'b')} {k.mode}", "music21 Krumhansl-Schmuckler analysis"
+    return (f"{k.tonic.name.replace('-', 'b')} {k.mode}",
+            f"music21 Krumhansl-Schmuckler analysis of the score (correlation {k.correlationCoefficient:.2f})",
+            signature)
 
 
 def beat_quarters(score) -> float:
@@ -162,7 +171,7 @@ def export(entry: dict, out: str, index: int) -> dict | None:
         score = score.scores[0]
     title = (score.metadata.title if score.metadata and score.metadata.title else
              os.path.splitext(os.path.basename(entry["corpus_path"]))[0])
-    key, key_source = written_key(score)
+    key, key_source, signature = written_key(score)
     stem = re.sub(r"[^A-Za-z0-9]+", "_", entry["corpus_path"].rsplit(".", 1)[0]).strip("_")
     if entry["number"] is not None:
         stem += f"_{entry['number']}"
@@ -172,7 +181,7 @@ def export(entry: dict, out: str, index: int) -> dict | None:
     return dict(id=pid, midi=midi_rel, corpus_path=entry["corpus_path"], number=entry["number"],
                 title=str(title), composer=entry["composer"], genre=entry["genre"],
                 genre_source=entry["genre_source"], era=entry["era"], year=entry["year"],
-                era_source=entry["source"], key=key, key_source=key_source,
+                era_source=entry["source"], key=key, key_source=key_source, key_signature=signature,
                 beat_quarters=beat_quarters(score),
                 licence="music21 corpus licence (corpus/license.txt)" +
                 ("; Essen: non-commercial, corpus/essenFolksong/license.txt"

@@ -125,7 +125,7 @@ pub struct Record {
     pub key_source: String,
     /// The render's design (None for manifest rows).
     pub spec: Option<RenderSpec>,
-    /// Written key of the score before transposition.
+    /// Key of the score before transposition.
     pub original_key: Option<String>,
     /// The audio: MIDI file of the score, or the user's file.
     pub audio_source: String,
@@ -325,8 +325,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let splits = plan::assign_splits(&units, opts.splits, opts.seed);
 
     let mut jobs = Vec::new();
-    for (piece, &split) in pieces.iter().zip(&splits) {
-        for spec in plan::plan_piece(piece, opts.seed, opts.per_factor)? {
+    let rotation = plan::BaseRotation::new(opts.seed);
+    let positions = plan::positions(&pieces)?;
+    for ((piece, &split), &position) in pieces.iter().zip(&splits).zip(&positions) {
+        for spec in plan::plan_piece(piece, position, &rotation, opts.seed, opts.per_factor)? {
             jobs.push(Job::Render { spec, piece, split });
         }
     }
@@ -842,8 +844,9 @@ fn card(opts: &BuildOptions, index: Option<&PieceIndex>, report: &BuildReport) -
         "- **tempo**: the rendered BPM, uniform whole numbers in 60–180, counting the piece's \
          notated beat (the first time signature's beat: quarter in 4/4, dotted quarter in 6/8, half \
          in 2/2); the MIDI's own tempo map is replaced by this one tempo.\n\
-         - **key**: the written key (key signature with mode, else music21's key analysis) \
-         transposed by −6…+5 semitones; the mode is kept, so minor and major pieces together \
+         - **key**: the piece's key from music21's key analysis of the score (key signatures \
+         are not trusted: encoders default to \"major\" and modal music's signature is not its \
+         tonal centre), transposed by −6…+5 semitones; the mode is kept, so minor and major pieces together \
          cover the 24 keys. Drums are never transposed.\n\
          - **instrument**: the GM family every melodic channel is set to: {}.\n\
          - **genre**: the corpus' form/type of the piece: {}.\n\
@@ -860,7 +863,8 @@ fn card(opts: &BuildOptions, index: Option<&PieceIndex>, report: &BuildReport) -
     );
     let _ = writeln!(
         c,
-        "Design: per piece, a seeded base render (tempo, key, family, mood), then {} variation(s) \
+        "Design: per piece, a base render (seeded random tempo; family, mood and key taken in turn \
+         from seeded rotations, so they are balanced over pieces), then {} variation(s) \
          of each factor alone with the others held (one factor at a time). Splits are by piece: \
          no piece has renders in two splits. Target fractions train/validation/test = {:?}.\n",
         opts.per_factor, opts.splits
@@ -893,7 +897,13 @@ fn card(opts: &BuildOptions, index: Option<&PieceIndex>, report: &BuildReport) -
                 })
             }),
         ),
-        ("key", Vec::new(), Box::new(|r: &Record| r.key.clone())),
+        (
+            "key",
+            kindred_engine::key::Key::all()
+                .map(|k| k.to_string())
+                .collect(),
+            Box::new(|r: &Record| r.key.clone()),
+        ),
     ];
     for (name, classes, label) in &tables {
         let _ = writeln!(c, "### {name}\n\n{}", count_table(records, classes, label));

@@ -1,6 +1,6 @@
 //! The score index `pieces.json` written by `scripts/music21_export.py`: one record per
 //! exported piece with its corpus provenance, genre and era labels (and how they were
-//! derived), its written key and its notated beat.
+//! derived), its key (from music21's analysis of the score) and its notated beat.
 
 use std::path::{Path, PathBuf};
 
@@ -29,16 +29,20 @@ pub struct Piece {
     #[serde(default)]
     pub year: Option<i32>,
     pub era_source: String,
-    /// Written key, e.g. "F major" (parsed by [`Key::from_str`](std::str::FromStr)).
+    /// The piece's key, e.g. "F major" (parsed by [`Key::from_str`](std::str::FromStr)):
+    /// music21's key analysis of the score, see `key_source`.
     pub key: String,
     pub key_source: String,
+    /// The first key signature as encoded, for reference (not used for labels).
+    #[serde(default)]
+    pub key_signature: Option<String>,
     /// The notated beat in quarter notes (1 in 4/4, 1.5 in 6/8, 2 in 2/2).
     pub beat_quarters: f64,
     pub licence: String,
 }
 
 impl Piece {
-    /// The written key.
+    /// The piece's key (before any transposition).
     pub fn written_key(&self) -> Result<Key> {
         self.key
             .parse()

@@ -1,10 +1,12 @@
 //! The factorial render design and the split by piece, both drawn from one seed.
 //!
-//! **Design (one-factor-at-a-time around a random base).** For each piece a seeded RNG
-//! (ChaCha8, seeded from the dataset seed and the piece id, so adding pieces leaves the other
-//! pieces' plans unchanged) draws a *base* render: tempo uniform in 60–180 BPM, a transposition
-//! to one of the 12 keys of the piece's mode (so minor and major pieces together cover all 24
-//! keys), an instrument family and a mood. Then, `per_factor` times for each factor in turn
+//! **Design (one-factor-at-a-time around a balanced base).** Each piece gets a *base* render:
+//! tempo uniform in 60–180 BPM (from a ChaCha8 RNG seeded by the dataset seed and the piece
+//! id), and an instrument family, a mood and a transposition (to one of the 12 keys of the
+//! piece's mode, so minor and major pieces together cover all 24 keys) taken in turn, by the
+//! piece's position in the index (the key: among the pieces of its mode), from seeded permutations of the families, moods and
+//! transpositions — so base labels are balanced over pieces, and family × mood combinations
+//! rotate. Then, `per_factor` times for each factor in turn
 //! (tempo, key, instrument, mood), a render that changes only that factor from the base:
 //! a tempo at least 20 BPM away, a different key, family or mood. Each dimension therefore
 //! varies while all others are held, which is what conditional triplets need to disentangle
@@ -73,7 +75,7 @@ pub struct RenderSpec {
     pub bpm: f32,
     /// Semitones added to every melodic note, in −6..=5.
     pub transpose: i32,
-    /// The rendered key (written key transposed), e.g. "D minor".
+    /// The rendered key (the piece's key transposed), e.g. "D minor".
     pub key: String,
     pub family: Family,
     pub mood: Mood,
@@ -96,17 +98,86 @@ fn draw_bpm(rng: &mut ChaCha8Rng) -> f32 {
     rng.random_range(TEMPO_RANGE.0 as u32..=TEMPO_RANGE.1 as u32) as f32
 }
 
-/// The renders of `piece`.
-pub fn plan_piece(piece: &Piece, seed: u64, per_factor: u32) -> Result<Vec<RenderSpec>> {
+/// The seeded rotations that balance base renders over pieces.
+#[derive(Debug, Clone)]
+pub struct BaseRotation {
+    families: Vec<Family>,
+    moods: Vec<Mood>,
+    shifts: Vec<i32>,
+}
+
+impl BaseRotation {
+    /// Permutations of the families, moods and tonic offsets drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba5e_0000_ba5e);
+        let mut families = Family::ALL.to_vec();
+        let mut moods = Mood::ALL.to_vec();
+        let mut shifts: Vec<i32> = (0..12).collect();
+        families.shuffle(&mut rng);
+        moods.shuffle(&mut rng);
+        shifts.shuffle(&mut rng);
+        Self {
+            families,
+            moods,
+            shifts,
+        }
+    }
+
+    /// (family, mood, tonic offset 0..12) of the base render of the piece at `position`. The
+    /// mood advances once per family cycle as well, so all 32 family × mood pairs occur; the
+    /// key rotates per mode, so each mode's pieces cover its 12 keys evenly.
+    fn base(&self, position: Position) -> (Family, Mood, i32) {
+        let f = self.families.len();
+        let i = position.index;
+        (
+            self.families[i % f],
+            self.moods[(i + i / f) % self.moods.len()],
+            self.shifts[position.index_in_mode % self.shifts.len()],
+        )
+    }
+}
+
+/// Where a piece stands in the index: its position, and its position among the pieces of its
+/// mode (major or minor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub index: usize,
+    pub index_in_mode: usize,
+}
+
+/// The [`Position`] of every piece of `pieces`, in order.
+pub fn positions(pieces: &[&Piece]) -> Result<Vec<Position>> {
+    let mut per_mode = [0usize; 2];
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let m = p.written_key()?.mode as usize;
+            per_mode[m] += 1;
+            Ok(Position {
+                index,
+                index_in_mode: per_mode[m] - 1,
+            })
+        })
+        .collect()
+}
+
+/// The renders of `piece`, at `position` in the index.
+pub fn plan_piece(
+    piece: &Piece,
+    position: Position,
+    rotation: &BaseRotation,
+    seed: u64,
+    per_factor: u32,
+) -> Result<Vec<RenderSpec>> {
     let written = piece.written_key()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(&piece.id));
     let key_for = |shift: i32| -> Key { written.transpose(shift) };
     // Transposition to tonic offset t (0..12) in the nearest direction: −6..=5.
     let shift_of = |t: i32| -> i32 { if t >= 6 { t - 12 } else { t } };
     let base_bpm = draw_bpm(&mut rng);
-    let base_shift = shift_of(rng.random_range(0..12));
-    let base_family = Family::ALL[rng.random_range(0..Family::ALL.len())];
-    let base_mood = Mood::ALL[rng.random_range(0..Mood::ALL.len())];
+    let (base_family, base_mood, base_offset) = rotation.base(position);
+    let base_shift = shift_of(base_offset);
     let mut specs = Vec::new();
     let mut push = |variation, bpm, shift: i32, family, mood| {
         let index = specs.len() as u32;
