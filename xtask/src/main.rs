@@ -1,1 +1,468 @@
-fn main() {}
+//! `cargo xtask`: the project's entry points — `demo` (the main job), `test` (every check CI
+//! runs) and `bench` (Kindred against librosa) — each installing what it needs on a fresh
+//! machine first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <demo|test|bench>
+  demo   build the release binaries, analyse the demo recordings and export their features
+  test   run every test of the workspace (what CI runs)
+  bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(),
+        Some("test") => test(),
+        Some("bench") => bench(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+/// Runs `program args…` in the workspace root, failing with the command line if it fails.
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    run_command(Command::new(program).args(args))
+}
+
+/// Installs the Debian packages whose marker — a program on PATH or an absolute file path —
+/// is missing: as root with apt-get, otherwise failing with the exact command to run.
+fn apt_packages(needed: &[(&str, &str)], purpose: &str) -> Result<()> {
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(marker, _)| {
+            if marker.starts_with('/') {
+                !Path::new(marker).exists()
+            } else {
+                on_path(marker).is_none()
+            }
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!("apt-get update && apt-get install -y {}", missing.join(" "));
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("cannot run `id -u`")?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        bail!("{purpose} need Debian packages; install them with: sudo sh -c '{install}'");
+    }
+    eprintln!("xtask: installing what {purpose} need: {install}");
+    run_command(Command::new("apt-get").arg("update"))?;
+    run_command(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Real music shipped with the repository (see README, "Test recordings").
+fn demo_recordings() -> Result<Vec<PathBuf>> {
+    let dir = root().join("engine/tests/data/librosa");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{}: cannot list", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path().join("source.ogg")))
+        .filter(|p| p.exists())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no demo recordings under {}", dir.display());
+    }
+    Ok(files)
+}
+
+fn demo() -> Result<()> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--package",
+            "kindred-engine",
+            "--bin",
+            "kindred",
+        ],
+    )?;
+    let kindred = root().join("target/release/kindred");
+    let kindred = kindred.to_str().context("non-UTF-8 target path")?;
+    let recordings = demo_recordings()?;
+    let paths: Vec<&str> = recordings.iter().filter_map(|p| p.to_str()).collect();
+
+    println!("\n== Tempo and key of the demo recordings ==");
+    let mut analyze = vec!["analyze"];
+    analyze.extend(&paths);
+    run(kindred, &analyze)?;
+
+    let out = root().join("target/demo/features");
+    let out = out.to_str().context("non-UTF-8 target path")?;
+    println!("\n== Model-input features of {} ==", paths[0]);
+    run(kindred, &["features", paths[0], "--out", out])?;
+    for name in ["mel", "cens", "tempogram", "onset"] {
+        let file = Path::new(out).join(format!("{name}.npy"));
+        let bytes = std::fs::metadata(&file)
+            .with_context(|| format!("{}: missing", file.display()))?
+            .len();
+        println!("  {:<14} {:>9} bytes", format!("{name}.npy"), bytes);
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    apt_packages(
+        &[
+            // The trainer's tests render scores with a small General MIDI SoundFont.
+            ("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),
+            // The whole-file benchmarks (run once each as tests) encode MP3 and Ogg Vorbis.
+            ("lame", "lame"),
+            ("oggenc", "vorbis-tools"),
+        ],
+        "the tests",
+    )?;
+    run("cargo", &["fmt", "--all", "--check"])?;
+    // --all-targets also runs every criterion benchmark once, in its test mode.
+    run(
+        "cargo",
+        &["test", "--release", "--workspace", "--all-targets"],
+    )
+}
+
+// ---- `cargo xtask bench` ------------------------------------------------------------------
+
+/// Files analysed at once by the parallel whole-file benchmarks (engine/benches/analysis.rs)
+/// and processes in librosa's parallel run: the cores of the 2-core reference machine.
+const BENCH_PARALLEL: usize = 2;
+
+/// `cargo xtask bench`: Kindred against librosa 1.0 on the same samples. Installs the
+/// encoders and the librosa venv if missing, runs the criterion benches `features` (one 3 s
+/// window, per stage) and `analysis` (a 3-minute 44.1 kHz stereo track as MP3 and Ogg
+/// Vorbis, whole file, 1 and 2 threads), times `scripts/librosa_bench.py` on the same window
+/// formula and the same files, and prints a side-by-side table with the load average, since
+/// timings on a shared machine mean little without it.
+fn bench() -> Result<()> {
+    let load_before = load_average();
+    apt_packages(
+        &[("lame", "lame"), ("oggenc", "vorbis-tools")],
+        "the benchmarks",
+    )?;
+    let python = librosa_venv()?;
+
+    let started = std::time::SystemTime::now();
+    let audio_dir = target_dir().join("bench-audio");
+    run_command(
+        Command::new("cargo")
+            .args(["bench", "--package", "kindred-engine"])
+            .args(["--bench", "features", "--bench", "analysis"])
+            .env("KINDRED_BENCH_AUDIO_DIR", &audio_dir),
+    )?;
+
+    let script = root().join("scripts/librosa_bench.py");
+    let window_json =
+        run_json(
+            Command::new(&python)
+                .arg(&script)
+                .args(["--window", "synthetic", "--json"]),
+        )?;
+    let mut files = Vec::new();
+    for ext in ["mp3", "ogg"] {
+        let Some(file) = bench_audio(&audio_dir, ext) else {
+            eprintln!("xtask: no 3-minute .{ext} in {}", audio_dir.display());
+            continue;
+        };
+        let json = run_json(
+            Command::new(&python)
+                .arg(&script)
+                .args(["--runs", "0", "--json", "--parallel"])
+                .arg(BENCH_PARALLEL.to_string())
+                .arg(&file),
+        )?;
+        files.push((ext, json));
+    }
+    let load_after = load_average();
+    print_bench_table(&window_json, &files, started, &load_before, &load_after);
+    Ok(())
+}
+
+/// The librosa venv's Python (`.venv`, pinned by `scripts/requirements.txt`), made with a
+/// Python 3.12 if missing, and the requirements installed if librosa does not import.
+fn librosa_venv() -> Result<PathBuf> {
+    let venv = root().join(".venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let base = python312().context(
+            "no Python 3.12 for the librosa venv: looked for python3.12 on PATH and \
+             ~/.pyenv/versions/3.12*/bin/python",
+        )?;
+        let base = base.to_str().context("non-UTF-8 Python path")?;
+        let venv = venv.to_str().context("non-UTF-8 venv path")?;
+        run(base, &["-m", "venv", venv])?;
+    }
+    let imports = Command::new(&python)
+        .args(["-c", "import librosa, soxr, threadpoolctl"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("cannot start {}", python.display()))?;
+    if !imports.success() {
+        let pip = venv.join("bin/pip");
+        let pip = pip.to_str().context("non-UTF-8 venv path")?;
+        run(pip, &["install", "-r", "scripts/requirements.txt"])?;
+    }
+    Ok(python)
+}
+
+/// `python3.12` on PATH, else the newest `~/.pyenv/versions/3.12*/bin/python`, checked to be
+/// a Python ≥ 3.12 (scripts/requirements.txt was pinned on 3.12).
+fn python312() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = on_path("python3.12").into_iter().collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        let versions = Path::new(&home).join(".pyenv/versions");
+        let mut pyenv: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir(versions)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let key = name
+                    .strip_prefix("3.12")?
+                    .split('.')
+                    .filter_map(|p| p.parse().ok());
+                Some((key.collect(), e.path().join("bin/python")))
+            })
+            .filter(|(_, p)| p.exists())
+            .collect();
+        pyenv.sort();
+        candidates.extend(pyenv.into_iter().rev().map(|(_, p)| p));
+    }
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import sys; sys.exit(sys.version_info < (3, 12))"])
+            .stderr(std::process::Stdio::null()) // a pyenv shim without that version complains
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// The first executable file `name` in a directory of PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `target/`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Runs `cmd` in the workspace root, failing if it fails.
+fn run_command(cmd: &mut Command) -> Result<()> {
+    eprintln!("+ {cmd:?}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` in the workspace root, echoes its output and returns its last line that is a
+/// JSON object (librosa_bench.py `--json`).
+fn run_json(cmd: &mut Command) -> Result<String> {
+    eprintln!("+ {cmd:?}");
+    let out = cmd
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    if !out.status.success() {
+        bail!("{cmd:?} failed ({})", out.status);
+    }
+    stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .map(str::to_owned)
+        .with_context(|| format!("{cmd:?} printed no JSON line"))
+}
+
+/// The newest 3-minute `.ext` file the analysis bench generated in `dir`.
+fn bench_audio(dir: &Path, ext: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("kindred-synth-") && name.ends_with(&format!("-180s.{ext}"))
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+}
+
+/// The number after `"key":` in `json` (flat objects, as criterion and librosa_bench.py
+/// write them; this crate has no JSON parser).
+fn json_number(json: &str, key: &str) -> Option<f64> {
+    let quoted = format!("\"{key}\"");
+    let rest = json[json.find(&quoted)? + quoted.len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Criterion's result for the benchmark in `target/criterion/<dir>`, written since `since`:
+/// (median time in seconds, throughput elements per iteration if any).
+fn criterion_result(dir: &str, since: std::time::SystemTime) -> Option<(f64, Option<f64>)> {
+    let dir = target_dir().join("criterion").join(dir);
+    let estimates = dir.join("new/estimates.json");
+    let modified = std::fs::metadata(&estimates)
+        .and_then(|m| m.modified())
+        .ok()?;
+    if modified < since {
+        return None; // stale: from an earlier run
+    }
+    let json = std::fs::read_to_string(estimates).ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    let ns = json_number(median, "point_estimate")?;
+    let meta = std::fs::read_to_string(dir.join("new/benchmark.json")).unwrap_or_default();
+    Some((ns * 1e-9, json_number(&meta, "Elements")))
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The side-by-side table of `cargo xtask bench`.
+fn print_bench_table(
+    window_json: &str,
+    files: &[(&str, String)],
+    since: std::time::SystemTime,
+    load_before: &str,
+    load_after: &str,
+) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.3} ms"));
+    let rt = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.0}x RT"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
+        _ => "—".to_owned(),
+    };
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "",
+    };
+    let row = |what: &str, ours: String, theirs: String, ratio: String, target: String| {
+        println!("{what:<32} {ours:>12} {theirs:>12} {ratio:>9}  {target}");
+    };
+
+    println!(
+        "\n== Kindred vs librosa 1.0 ({cores} cores; load average 1/5/15 min before {load_before}, after {load_after}) =="
+    );
+    row(
+        "",
+        "Kindred".into(),
+        "librosa".into(),
+        "speed-up".into(),
+        "target".into(),
+    );
+    let ours_window = criterion_result("features_one_window", since).map(|(s, _)| s * 1e3);
+    let theirs_window = json_number(window_json, "per_window_ms");
+    let speedup = ours_window.zip(theirs_window).map(|(o, t)| t / o);
+    row(
+        "features, one 3 s window",
+        ms(ours_window),
+        ms(theirs_window),
+        ratio(theirs_window, ours_window),
+        format!("≥ 50x {}", verdict(speedup.map(|s| s >= 50.0))),
+    );
+    // librosa's "mel" stage includes the log compression, ours is two stages.
+    for (stage, ours) in [
+        ("stft", &["stft"][..]),
+        ("mel", &["mel", "mel_compress"][..]),
+        ("chroma", &["chroma"][..]),
+        ("cens", &["cens"][..]),
+        ("onset", &["onset"][..]),
+        ("tempogram", &["tempogram"][..]),
+    ] {
+        let o: Option<f64> = ours
+            .iter()
+            .map(|s| criterion_result(&format!("stage/{s}"), since).map(|(t, _)| t * 1e3))
+            .sum();
+        let t = json_number(window_json, &format!("stage_{stage}_ms"));
+        row(
+            &format!("  stage {stage}"),
+            ms(o),
+            ms(t),
+            ratio(t, o),
+            String::new(),
+        );
+    }
+    for (ext, json) in files {
+        let one = criterion_result(&format!("analysis/{ext}_3min"), since)
+            .and_then(|(s, n)| n.map(|n| n / s));
+        let par = criterion_result(
+            &format!("analysis/{ext}_3min_x{BENCH_PARALLEL}_parallel"),
+            since,
+        )
+        .and_then(|(s, n)| n.map(|n| n / s));
+        let theirs_one = json_number(json, "file_x_realtime");
+        let theirs_par = json_number(json, "file_x_realtime_parallel");
+        row(
+            &format!("{ext} 3 min, whole file, 1 core"),
+            rt(one),
+            rt(theirs_one),
+            ratio(one, theirs_one),
+            String::new(),
+        );
+        row(
+            &format!("{ext} 3 min, whole file, {BENCH_PARALLEL} cores"),
+            rt(par),
+            rt(theirs_par),
+            ratio(par, theirs_par),
+            format!("Kindred ≥ 500x RT {}", verdict(par.map(|p| p >= 500.0))),
+        );
+    }
+    println!(
+        "RT = seconds of audio per second. Kindred: criterion medians (target/criterion); \
+         whole file = decode + resample to 22 050 Hz + features of every window + tempo and key; \
+         {BENCH_PARALLEL} cores = {BENCH_PARALLEL} files on {BENCH_PARALLEL} threads. librosa: \
+         scripts/librosa_bench.py, BLAS limited to 1 thread per process; whole file = \
+         load(sr=22050, res_type='soxr_hq') + features of every window (no tempo/key); \
+         {BENCH_PARALLEL} cores = {BENCH_PARALLEL} processes."
+    );
+}
