@@ -261,10 +261,20 @@ pub enum Timbre {
     Pluck,
     /// An organ stop mix: the fundamental and its octaves (2, 4, 8 × f0), sustained.
     Organ,
+    /// A clarinet-like reed: odd harmonics only, the 3rd (octave + fifth) nearly as strong as
+    /// the fundamental (1, 0.9, 0.6, 0.4, 0.25 at harmonics 1, 3, 5, 7, 9), sustained. Not in
+    /// [`Timbre::ALL`]; see [`Timbre::HARMONIC_RICH`].
+    Reed,
+    /// A brass-like tone: harmonics 1..=8 with the 2nd to 4th stronger than the fundamental
+    /// (0.6, 1, 1, 0.8, 0.6, 0.45, 0.3, 0.2), sustained. Not in [`Timbre::ALL`].
+    Brass,
 }
 
 impl Timbre {
     pub const ALL: [Timbre; 4] = [Timbre::Sine, Timbre::Saw, Timbre::Pluck, Timbre::Organ];
+    /// Timbres whose harmonics outweigh the fundamental's pitch class, like the reeds and brass
+    /// of a General MIDI rendering.
+    pub const HARMONIC_RICH: [Timbre; 2] = [Timbre::Reed, Timbre::Brass];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -272,6 +282,8 @@ impl Timbre {
             Timbre::Saw => "saw",
             Timbre::Pluck => "pluck",
             Timbre::Organ => "organ",
+            Timbre::Reed => "reed",
+            Timbre::Brass => "brass",
         }
     }
 
@@ -291,6 +303,15 @@ impl Timbre {
                 (4.0, 0.45, f64::INFINITY),
                 (8.0, 0.25, f64::INFINITY),
             ],
+            Timbre::Reed => [(1.0, 1.0), (3.0, 0.9), (5.0, 0.6), (7.0, 0.4), (9.0, 0.25)]
+                .into_iter()
+                .map(|(k, a)| (k, a, f64::INFINITY))
+                .collect(),
+            Timbre::Brass => [0.6, 1.0, 1.0, 0.8, 0.6, 0.45, 0.3, 0.2]
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| ((i + 1) as f64, a, f64::INFINITY))
+                .collect(),
         }
     }
 }
