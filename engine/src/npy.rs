@@ -122,9 +122,8 @@ mod tests {
 
     #[test]
     fn written_arrays_read_back_with_their_shape() {
-        let dir = std::env::temp_dir().join(format!("kindred-npy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("x.npy");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
         let mut writer = NpyWriter::create(&path, &[2, 3]).unwrap();
         writer.append(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
         writer
@@ -136,7 +135,6 @@ mod tests {
         assert_eq!(back.shape(), &[2, 2, 3]);
         assert_eq!(back[[0, 1, 2]], 6.0);
         assert_eq!(back[[1, 1, 2]], f32::MAX);
-        assert!(!dir.join("x.npy.partial").exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!dir.path().join("x.npy.partial").exists());
     }
 }

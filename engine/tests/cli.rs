@@ -10,23 +10,6 @@ use kindred_engine::window::WindowReader;
 use ndarray::{Array2, Array3};
 use ndarray_npy::read_npy;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kindred-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn kindred(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kindred"))
         .args(args)
@@ -72,9 +55,9 @@ fn help_is_available_for_every_command() {
 
 #[test]
 fn features_writes_the_engines_arrays() {
-    let dir = TempDir::new("features");
+    let dir = tempfile::tempdir().unwrap();
     let audio = recording("by_product");
-    let out_dir = dir.0.join("out");
+    let out_dir = dir.path().join("out");
     let out = kindred(&[
         "features",
         audio.to_str().unwrap(),
@@ -114,11 +97,11 @@ fn features_writes_the_engines_arrays() {
 
 #[test]
 fn a_short_file_gives_one_padded_window() {
-    let dir = TempDir::new("short");
-    let wav = dir.0.join("one-second.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("one-second.wav");
     let tone: Vec<f32> = (0..22_050).map(|i| (i as f32 * 0.1).sin() * 0.5).collect();
     write_wav(&wav, &tone);
-    let out_dir = dir.0.join("out");
+    let out_dir = dir.path().join("out");
     let out = kindred(&[
         "features",
         wav.to_str().unwrap(),
@@ -136,12 +119,12 @@ fn a_short_file_gives_one_padded_window() {
 
 #[test]
 fn a_bad_file_is_reported_and_the_rest_analysed() {
-    let dir = TempDir::new("analyze");
-    let text_file = dir.0.join("notes.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("notes.wav");
     std::fs::write(&text_file, "these are not samples\n").unwrap();
-    let empty = dir.0.join("empty.flac");
+    let empty = dir.path().join("empty.flac");
     std::fs::write(&empty, b"").unwrap();
-    let missing = dir.0.join("missing.mp3");
+    let missing = dir.path().join("missing.mp3");
     let good = recording("drascula_track2");
     let args = [
         good.to_str().unwrap(),
@@ -176,8 +159,8 @@ fn a_bad_file_is_reported_and_the_rest_analysed() {
 
 #[test]
 fn non_finite_samples_are_replaced_with_a_warning() {
-    let dir = TempDir::new("nan");
-    let wav = dir.0.join("nan.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("nan.wav");
     let mut samples: Vec<f32> = (0..70_000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
     samples[100] = f32::NAN;
     samples[200] = f32::INFINITY;
@@ -192,8 +175,8 @@ fn non_finite_samples_are_replaced_with_a_warning() {
 
 #[test]
 fn an_unwritable_output_is_a_clear_error() {
-    let dir = TempDir::new("unwritable");
-    let blocker = dir.0.join("file");
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
     let audio = recording("by_product");
     let out = kindred(&[

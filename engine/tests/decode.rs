@@ -75,28 +75,6 @@ fn peak_heap_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-/// A scratch directory for one test, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("kindred-decode-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn join(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/formats")
@@ -177,8 +155,8 @@ fn assert_names_file(err: &Error, path: &Path) {
 
 #[test]
 fn every_format_decodes_the_tone() {
-    let dir = TempDir::new("formats");
-    let wav = dir.join("tone.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tone.wav");
     let n = 44_100;
     let stereo: Vec<i16> = (0..n)
         .flat_map(|i| {
@@ -240,8 +218,8 @@ fn every_format_decodes_the_tone() {
 
 #[test]
 fn stereo_16_bit_wav_is_the_exact_channel_mean() {
-    let dir = TempDir::new("stereo-mean");
-    let path = dir.join("s.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.wav");
     let samples: Vec<i16> = (0..2000)
         .map(|i| ((i * 7919) % 65536 - 32768) as i16)
         .collect();
@@ -256,8 +234,8 @@ fn stereo_16_bit_wav_is_the_exact_channel_mean() {
 
 #[test]
 fn eight_channels_mono_is_the_mean() {
-    let dir = TempDir::new("eight");
-    let path = dir.join("8ch.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("8ch.wav");
     let n = 4410;
     let frames: Vec<[f32; 8]> = (0..n)
         .map(|i| {
@@ -286,16 +264,16 @@ fn missing_file_is_an_io_error() {
     assert_names_file(&err, path);
 
     // A directory opens on Linux but cannot be read.
-    let dir = TempDir::new("dir.wav");
-    let err = SymphoniaDecoder::open(&dir.0).err().unwrap();
+    let dir = tempfile::Builder::new().suffix(".wav").tempdir().unwrap();
+    let err = SymphoniaDecoder::open(dir.path()).err().unwrap();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert_names_file(&err, &dir.0);
+    assert_names_file(&err, dir.path());
 }
 
 #[test]
 fn empty_file_is_a_format_error() {
-    let dir = TempDir::new("empty");
-    let path = dir.join("empty.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.wav");
     std::fs::write(&path, b"").unwrap();
     let err = WindowReader::open(&path, &FrontEndConfig::default())
         .err()
@@ -306,8 +284,8 @@ fn empty_file_is_a_format_error() {
 
 #[test]
 fn text_file_named_wav_is_a_format_error() {
-    let dir = TempDir::new("text");
-    let path = dir.join("notes.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.wav");
     std::fs::write(&path, "These are my notes, not audio.\n".repeat(200)).unwrap();
     let err = SymphoniaDecoder::open(&path).err().unwrap();
     assert!(matches!(err, Error::Format { .. }), "{err:?}");
@@ -316,8 +294,8 @@ fn text_file_named_wav_is_a_format_error() {
 
 #[test]
 fn wav_without_samples_is_empty() {
-    let dir = TempDir::new("nosamples");
-    let path = dir.join("silent.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silent.wav");
     write_i16_wav(&path, 44_100, 2, &[]);
     let err = WindowReader::open(&path, &FrontEndConfig::default())
         .err()
@@ -340,8 +318,8 @@ fn opus_is_a_codec_error_naming_opus() {
 
 #[test]
 fn truncated_files_yield_the_audio_that_is_there() {
-    let dir = TempDir::new("truncated");
-    let wav = dir.join("tone.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tone.wav");
     let tone: Vec<i16> = sine(440.0, 44_100, 0.5, 88_200)
         .iter()
         .map(|s| (s * 32767.0) as i16)
@@ -364,7 +342,7 @@ fn truncated_files_yield_the_audio_that_is_there() {
     ];
     for (source, expected) in cases {
         let bytes = std::fs::read(&source).unwrap();
-        let cut = dir.join(&format!(
+        let cut = dir.path().join(&format!(
             "half-{}",
             source.file_name().unwrap().to_str().unwrap()
         ));
@@ -401,7 +379,7 @@ fn truncated_files_yield_the_audio_that_is_there() {
 
     // tone.ogg holds all its audio in one page: cut, no complete audio page is left.
     let bytes = std::fs::read(fixture("tone.ogg")).unwrap();
-    let cut = dir.join("half-tone.ogg");
+    let cut = dir.path().join("half-tone.ogg");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = WindowReader::open(&cut, &FrontEndConfig::default())
         .err()
@@ -413,8 +391,8 @@ fn truncated_files_yield_the_audio_that_is_there() {
 
 #[test]
 fn non_finite_samples_are_zeroed_and_counted() {
-    let dir = TempDir::new("nan");
-    let mono = dir.join("mono.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let mono = dir.path().join("mono.wav");
     let x = [
         0.5,
         f32::NAN,
@@ -429,7 +407,7 @@ fn non_finite_samples_are_zeroed_and_counted() {
     assert_eq!(dec.non_finite_samples(), 3);
 
     // In stereo, a bad sample counts as 0 in the mean; the other channel survives.
-    let stereo = dir.join("stereo.wav");
+    let stereo = dir.path().join("stereo.wav");
     write_f32_wav(
         &stereo,
         22_050,
@@ -448,8 +426,8 @@ fn non_finite_samples_are_zeroed_and_counted() {
 
 #[test]
 fn a_single_sample_is_one_zero_padded_window() {
-    let dir = TempDir::new("single");
-    let path = dir.join("one.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.wav");
     write_f32_wav(&path, 22_050, 1, &[0.75]);
     let mut reader = WindowReader::open(&path, &FrontEndConfig::default()).unwrap();
     let mut w = vec![1.0; 66_150];
@@ -461,7 +439,7 @@ fn a_single_sample_is_one_zero_padded_window() {
     assert_eq!(reader.samples_read(), 1);
 
     // At 44.1 kHz one sample becomes ceil(1/2) = 1 sample, still one window.
-    let path = dir.join("one44.wav");
+    let path = dir.path().join("one44.wav");
     write_f32_wav(&path, 44_100, 1, &[0.75]);
     let mut reader = WindowReader::open(&path, &FrontEndConfig::default()).unwrap();
     assert!(reader.next_window(&mut w).unwrap());
@@ -471,8 +449,8 @@ fn a_single_sample_is_one_zero_padded_window() {
 
 #[test]
 fn windows_are_back_to_back_and_the_partial_tail_is_dropped() {
-    let dir = TempDir::new("windows");
-    let path = dir.join("long.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.wav");
     let n = 66_150 * 2 + 30_000;
     let x: Vec<f32> = (0..n)
         .map(|i| ((i % 1000) as f32 - 500.0) / 1000.0)
@@ -548,9 +526,9 @@ fn chunking_does_not_change_the_output() {
 
 #[test]
 fn a_click_lands_on_its_sample() {
-    let dir = TempDir::new("click");
+    let dir = tempfile::tempdir().unwrap();
     for rate in [44_100u32, 48_000, 8_000, 192_000, 32_000] {
-        let path = dir.join(&format!("click{rate}.wav"));
+        let path = dir.path().join(&format!("click{rate}.wav"));
         let mut x = vec![0.0f32; 2 * rate as usize];
         x[rate as usize] = 1.0; // at exactly 1 s → sample 22 050 at 22.05 kHz
         write_f32_wav(&path, rate, 1, &x);
@@ -568,7 +546,7 @@ fn a_click_lands_on_its_sample() {
 
 #[test]
 fn resampled_sines_match_the_analytic_sine() {
-    let dir = TempDir::new("sines");
+    let dir = tempfile::tempdir().unwrap();
     // 44.1 and 48 kHz down, 8 kHz up, 192 kHz far down; up to 9 kHz (flat pass band).
     let cases = [
         (44_100u32, 1000.0),
@@ -580,7 +558,7 @@ fn resampled_sines_match_the_analytic_sine() {
         (192_000, 1000.0),
     ];
     for (rate, freq) in cases {
-        let path = dir.join(&format!("sine{rate}-{freq}.wav"));
+        let path = dir.path().join(&format!("sine{rate}-{freq}.wav"));
         let n = 2 * rate as usize;
         let x: Vec<f32> = sine(freq, rate, 0.5, n).iter().map(|&v| v as f32).collect();
         write_f32_wav(&path, rate, 1, &x);
@@ -700,8 +678,8 @@ fn count_windows(path: &Path) -> (u64, u64) {
 
 #[test]
 fn ten_hour_file_streams_in_bounded_memory() {
-    let dir = TempDir::new("ten-hours");
-    let path = dir.join("ten-hours.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ten-hours.wav");
     let t = std::time::Instant::now();
     write_long_u8_wav(&path, 22_050, 10 * 3600);
     let written = t.elapsed();
@@ -718,8 +696,8 @@ fn ten_hour_file_streams_in_bounded_memory() {
 
 #[test]
 fn long_resampled_file_streams_in_bounded_memory() {
-    let dir = TempDir::new("half-hour");
-    let path = dir.join("half-hour-8k.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half-hour-8k.wav");
     write_long_u8_wav(&path, 8_000, 30 * 60);
     let ((windows, samples), peak) = peak_heap_during(|| count_windows(&path));
     println!("30 min at 8 kHz: peak heap {peak} B");
