@@ -342,7 +342,7 @@ fn truncated_files_yield_the_audio_that_is_there() {
     ];
     for (source, expected) in cases {
         let bytes = std::fs::read(&source).unwrap();
-        let cut = dir.path().join(&format!(
+        let cut = dir.path().join(format!(
             "half-{}",
             source.file_name().unwrap().to_str().unwrap()
         ));
@@ -528,7 +528,7 @@ fn chunking_does_not_change_the_output() {
 fn a_click_lands_on_its_sample() {
     let dir = tempfile::tempdir().unwrap();
     for rate in [44_100u32, 48_000, 8_000, 192_000, 32_000] {
-        let path = dir.path().join(&format!("click{rate}.wav"));
+        let path = dir.path().join(format!("click{rate}.wav"));
         let mut x = vec![0.0f32; 2 * rate as usize];
         x[rate as usize] = 1.0; // at exactly 1 s → sample 22 050 at 22.05 kHz
         write_f32_wav(&path, rate, 1, &x);
@@ -558,7 +558,7 @@ fn resampled_sines_match_the_analytic_sine() {
         (192_000, 1000.0),
     ];
     for (rate, freq) in cases {
-        let path = dir.path().join(&format!("sine{rate}-{freq}.wav"));
+        let path = dir.path().join(format!("sine{rate}-{freq}.wav"));
         let n = 2 * rate as usize;
         let x: Vec<f32> = sine(freq, rate, 0.5, n).iter().map(|&v| v as f32).collect();
         write_f32_wav(&path, rate, 1, &x);
