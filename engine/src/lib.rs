@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod contract;
 pub mod decode;
 pub mod error;
 pub mod features;
