@@ -28,6 +28,12 @@ pub enum Error {
     /// A caller passed a buffer or parameter of the wrong size or value.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// ONNX Runtime is missing, the wrong version, or cannot run what was asked.
+    #[error("{0}")]
+    Runtime(String),
+    /// A model file that cannot be used, and why.
+    #[error("{path}: {reason}")]
+    Model { path: PathBuf, reason: String },
     /// Writing an output file failed.
     #[error("{path}: cannot write: {reason}")]
     Write { path: PathBuf, reason: String },

@@ -7,10 +7,11 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|bench>
+const USAGE: &str = "usage: cargo xtask <demo|test|bench|ort>
   demo   build the release binaries, analyse the demo recordings and export their features
   test   run every test of the workspace (what CI runs)
-  bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)";
+  bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)
+  ort    fetch ONNX Runtime 1.31.1 from the PyPI wheel into .cache/onnxruntime/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("test") => test(),
         Some("bench") => bench(),
+        Some("ort") => onnx_runtime().map(|path| println!("{}", path.display())),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -143,11 +145,76 @@ fn test() -> Result<()> {
         "the tests",
     )?;
     run("cargo", &["fmt", "--all", "--check"])?;
+    let runtime = onnx_runtime()?;
     // --all-targets also runs every criterion benchmark once, in its test mode.
-    run(
-        "cargo",
-        &["test", "--release", "--workspace", "--all-targets"],
+    run_command(
+        Command::new("cargo")
+            .args(["test", "--release", "--workspace", "--all-targets"])
+            .env("ORT_DYLIB_PATH", runtime),
     )
+}
+
+// ---- `cargo xtask ort` -------------------------------------------------------------------
+
+/// The ONNX Runtime release the engine is built for (`ort` 2.0.0-rc.15, API 31).
+const ORT_WHEEL: &str = "onnxruntime==1.31.1";
+/// The library inside the wheel, and its name in the project cache.
+const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
+
+/// `cargo xtask ort`: makes sure `.cache/onnxruntime/libonnxruntime.so.1.31.1` exists — the
+/// project cache the engine looks in after `ORT_DYLIB_PATH` and the executable's folder — by
+/// downloading the manylinux wheel from PyPI with pip (no install, any local Python) and
+/// extracting the one library file. Returns its path.
+fn onnx_runtime() -> Result<PathBuf> {
+    let dir = root().join(".cache/onnxruntime");
+    let library = dir.join(ORT_LIBRARY);
+    if library.is_file() {
+        return Ok(library);
+    }
+    let wheels = root().join(".cache/wheels");
+    let wheels_str = wheels.to_str().context("non-UTF-8 cache path")?;
+    let python =
+        on_path("python3").context("`python3` (with pip) is needed to fetch ONNX Runtime")?;
+    run_command(Command::new(&python).args([
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "3.12",
+        "--dest",
+        wheels_str,
+        ORT_WHEEL,
+    ]))
+    .context("cannot download the onnxruntime wheel from PyPI")?;
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("onnxruntime-1.31.1-") && n.ends_with(".whl"))
+        })
+        .with_context(|| format!("no onnxruntime 1.31.1 wheel in {wheels_str}"))?;
+    std::fs::create_dir_all(&dir)?;
+    // Extract under a temporary name and rename, so a killed run leaves no partial library.
+    let partial = dir.join(format!("{ORT_LIBRARY}.partial"));
+    let script = format!(
+        "import sys, zipfile; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('onnxruntime/capi/{ORT_LIBRARY}'))"
+    );
+    run_command(
+        Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&wheel)
+            .arg(&partial),
+    )?;
+    std::fs::rename(&partial, &library)?;
+    eprintln!("xtask: ONNX Runtime is in {}", library.display());
+    Ok(library)
 }
 
 // ---- `cargo xtask bench` ------------------------------------------------------------------

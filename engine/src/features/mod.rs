@@ -18,6 +18,7 @@ use ndarray::{Array1, Array2};
 use crate::{Error, FrontEndConfig, Result};
 
 /// All features of one 3 s window. Shapes are `[rows, frames]` with 259 frames by default.
+#[derive(Clone)]
 pub struct Features {
     /// STFT power, `[1 + n_fft/2, frames]`.
     pub power: Array2<f32>,
