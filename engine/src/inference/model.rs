@@ -303,12 +303,22 @@ fn check_session(session: &Session, contract: &ModelContract) -> std::result::Re
             ));
         }
     }
-    if !session
+    let Some(output) = session
         .outputs()
         .iter()
-        .any(|o| o.name() == contract.output)
-    {
+        .find(|o| o.name() == contract.output)
+    else {
         return Err(format!("graph has no output `{}`", contract.output));
+    };
+    let size = contract.layout.embedding_size() as i64;
+    if let Some(&width) = output.dtype().tensor_shape().and_then(|s| s.last())
+        && width >= 0
+        && width != size
+    {
+        return Err(format!(
+            "output `{}` has {width} values per window, its contract's layout has {size}",
+            contract.output
+        ));
     }
     Ok(())
 }

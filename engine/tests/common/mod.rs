@@ -5,7 +5,37 @@
 
 #![allow(dead_code)]
 
+pub mod onnx;
+
 use std::f64::consts::TAU;
+use std::path::Path;
+
+/// Writes `samples` as a 22 050 Hz mono float WAV.
+pub fn write_wav(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SR as u32,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    samples
+        .iter()
+        .for_each(|&s| writer.write_sample(s).unwrap());
+    writer.finalize().unwrap();
+}
+
+/// `seconds` of music: a backbeat at `bpm` under I–vi–IV–V chords in `tonic` (pitch class),
+/// played by `timbre`, peak 0.8.
+pub fn music(seconds: f64, bpm: f64, tonic: i32, timbre: Timbre) -> Vec<f32> {
+    let mut out = rhythm(Pattern::Backbeat, bpm, 0.0, seconds, tonic as u64);
+    let harmony = tonal(Material::PopProgression, tonic, timbre, seconds, 0);
+    out.iter_mut()
+        .zip(&harmony)
+        .for_each(|(o, h)| *o = 0.5 * *o + *h);
+    normalise(&mut out, 0.8);
+    out
+}
 
 /// Sample rate of every signal here (SPEC §1).
 pub const SR: f64 = 22_050.0;
