@@ -9,6 +9,7 @@ pub mod decode;
 pub mod error;
 pub mod features;
 pub mod key;
+pub mod library;
 pub mod npy;
 pub mod resample;
 pub mod tempo;
