@@ -12,6 +12,7 @@ pub mod key;
 pub mod library;
 pub mod npy;
 pub mod resample;
+pub mod search;
 pub mod similarity;
 pub mod tempo;
 pub mod window;
