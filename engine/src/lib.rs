@@ -7,6 +7,7 @@ pub mod config;
 pub mod contract;
 pub mod decode;
 pub mod error;
+pub mod evaluation;
 pub mod features;
 pub mod key;
 pub mod library;
