@@ -37,6 +37,20 @@ pub enum Error {
     /// Writing an output file failed.
     #[error("{path}: cannot write: {reason}")]
     Write { path: PathBuf, reason: String },
+    /// A reference library file is damaged (bad header, or a checksum or length that fails
+    /// before the last record). The file is left exactly as it was.
+    #[error(
+        "{path}: the library file is damaged at byte {offset}: {reason}; the file was left unchanged"
+    )]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    /// A reference library that this engine cannot use as it is: another model, another
+    /// format version, or not a library at all.
+    #[error("{path}: {reason}")]
+    Library { path: PathBuf, reason: String },
 }
 
 /// Result alias used throughout the engine.

@@ -8,11 +8,15 @@ pub mod contract;
 pub mod decode;
 pub mod embedding;
 pub mod error;
+pub mod evaluation;
 pub mod features;
 pub mod inference;
 pub mod key;
+pub mod library;
 pub mod npy;
 pub mod resample;
+pub mod search;
+pub mod similarity;
 pub mod tempo;
 pub mod window;
 
