@@ -10,6 +10,7 @@ pub mod embedding;
 pub mod error;
 pub mod evaluation;
 pub mod features;
+pub mod indexing;
 pub mod inference;
 pub mod key;
 pub mod library;

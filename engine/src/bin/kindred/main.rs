@@ -1,7 +1,13 @@
 //! `kindred`: Kindred's command line. Each subcommand is a thin shell over one engine call.
 
 mod analyze;
+mod compare;
+mod evaluate;
 mod features;
+mod index;
+mod library;
+mod model;
+mod query;
 
 use std::process::ExitCode;
 
@@ -17,15 +23,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Features(features::Args),
+    Index(index::Args),
+    Query(query::Args),
+    Compare(compare::Args),
+    Evaluate(evaluate::Args),
+    Library(library::Args),
     Analyze(analyze::Args),
+    Features(features::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Features(args) => features::run(args),
+        Command::Index(args) => index::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Library(args) => library::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Features(args) => features::run(args),
     };
     match result {
         Ok(code) => code,
