@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "usage: cargo xtask <demo|test|bench|ort>
-  demo   build the release binaries, analyse the demo recordings and export their features
+  demo   build kindred, index a folder of real recordings into a library and query it
   test   run every test of the workspace (what CI runs)
   bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)
   ort    fetch ONNX Runtime 1.31.1 from the PyPI wheel into .cache/onnxruntime/";
@@ -83,21 +83,50 @@ fn apt_packages(needed: &[(&str, &str)], purpose: &str) -> Result<()> {
 }
 
 /// Real music shipped with the repository (see README, "Test recordings").
-fn demo_recordings() -> Result<Vec<PathBuf>> {
-    let dir = root().join("engine/tests/data/librosa");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{}: cannot list", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path().join("source.ogg")))
-        .filter(|p| p.exists())
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("no demo recordings under {}", dir.display());
+/// The Debian package whose recordings make the demo library: the score of the adventure
+/// game Drascula (31 Ogg Vorbis tracks, 47 min, BSD-like licence), downloaded, not installed.
+const DEMO_PACKAGE: &str = "drascula-music";
+
+/// The demo's music folder, `.cache/demo/drascula-music/…/audio`, fetched with
+/// `apt-get download` and unpacked with `dpkg-deb -x` unless already there.
+fn demo_music() -> Result<PathBuf> {
+    let dir = root().join(".cache/demo");
+    let audio = dir
+        .join(DEMO_PACKAGE)
+        .join("usr/share/scummvm/drascula/audio");
+    if audio.is_dir() {
+        return Ok(audio);
     }
-    Ok(files)
+    std::fs::create_dir_all(&dir)?;
+    let download = || {
+        Command::new("apt-get")
+            .args(["download", DEMO_PACKAGE])
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !download() {
+        // A fresh machine may have no package lists yet.
+        run("apt-get", &["update"])
+            .context("apt-get update (needed to download the demo music)")?;
+        if !download() {
+            bail!("cannot download the Debian package {DEMO_PACKAGE} for the demo library");
+        }
+    }
+    let deb = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get download left no .deb")?;
+    let unpacked = dir.join(DEMO_PACKAGE);
+    run_command(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
+    if !audio.is_dir() {
+        bail!("{} has no {}", deb.display(), audio.display());
+    }
+    Ok(audio)
 }
 
 fn demo() -> Result<()> {
+    onnx_runtime()?;
     run(
         "cargo",
         &[
@@ -109,27 +138,56 @@ fn demo() -> Result<()> {
             "kindred",
         ],
     )?;
-    let kindred = root().join("target/release/kindred");
+    let kindred = target_dir().join("release/kindred");
     let kindred = kindred.to_str().context("non-UTF-8 target path")?;
-    let recordings = demo_recordings()?;
-    let paths: Vec<&str> = recordings.iter().filter_map(|p| p.to_str()).collect();
+    let music = demo_music()?;
+    let music_str = music.to_str().context("non-UTF-8 cache path")?;
+    let library = target_dir().join("demo/demo.klib");
+    let library = library.to_str().context("non-UTF-8 target path")?;
 
-    println!("\n== Tempo and key of the demo recordings ==");
-    let mut analyze = vec!["analyze"];
-    analyze.extend(&paths);
-    run(kindred, &analyze)?;
+    println!("\n== Indexing {DEMO_PACKAGE} (31 tracks) into {library} ==");
+    run(kindred, &["index", music_str, "--library", library])?;
+    run(kindred, &["library", "info", library])?;
 
-    let out = root().join("target/demo/features");
-    let out = out.to_str().context("non-UTF-8 target path")?;
-    println!("\n== Model-input features of {} ==", paths[0]);
-    run(kindred, &["features", paths[0], "--out", out])?;
-    for name in ["mel", "cens", "tempogram", "onset"] {
-        let file = Path::new(out).join(format!("{name}.npy"));
-        let bytes = std::fs::metadata(&file)
-            .with_context(|| format!("{}: missing", file.display()))?
-            .len();
-        println!("  {:<14} {:>9} bytes", format!("{name}.npy"), bytes);
-    }
+    let query = music.join("track4.ogg");
+    let query = query.to_str().context("non-UTF-8 cache path")?;
+    println!("\n== The tracks most like track4.ogg, dimension by dimension ==");
+    run(
+        kindred,
+        &[
+            "query",
+            query,
+            "--library",
+            library,
+            "--top",
+            "5",
+            "--segments",
+        ],
+    )?;
+    println!("\n== The same query for tempo and key only (a DJ's question) ==");
+    run(
+        kindred,
+        &[
+            "query",
+            query,
+            "--library",
+            library,
+            "--top",
+            "5",
+            "--weights",
+            "genre=0,mood=0,instrument=0,era=0",
+        ],
+    )?;
+    let other = music.join("track12.ogg");
+    println!("\n== track4.ogg against track12.ogg ==");
+    run(
+        kindred,
+        &[
+            "compare",
+            query,
+            other.to_str().context("non-UTF-8 cache path")?,
+        ],
+    )?;
     Ok(())
 }
 

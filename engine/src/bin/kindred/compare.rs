@@ -8,7 +8,7 @@ use kindred_engine::library::WINDOW_SECONDS;
 use kindred_engine::similarity::{Weights, compare, match_segments};
 use serde_json::json;
 
-use crate::model::{ModelArgs, clock, embed_or_lookup, key_name};
+use crate::model::{ModelArgs, clock, embed_or_lookup, key_name, shown};
 
 /// Per-dimension similarity (0–100 %) of two audio files, their combined score, and the best
 /// matching 3 s segments.
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (label, q) in [("A", &a), ("B", &b)] {
         println!(
             "{label}: {} ({}, {:.1} BPM, {})",
-            q.path.display(),
+            shown(&q.path),
             clock(q.duration_s),
             q.bpm,
             key_name(q.key)

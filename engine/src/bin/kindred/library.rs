@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use kindred_engine::library::Library;
 use serde_json::json;
 
-use crate::model::{clock, key_name};
+use crate::model::{clock, key_name, shown};
 
 /// Inspect or edit a library file.
 #[derive(clap::Args)]
@@ -117,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         t.tempo.bpm,
                         key_name(t.key()),
                         t.n_windows(),
-                        t.path.display()
+                        shown(&t.path)
                     );
                 }
             }

@@ -93,6 +93,14 @@ pub struct Query {
     pub mean: Vec<f32>,
 }
 
+/// `path` as shown in tables: relative to the working directory when it lies below it.
+pub fn shown(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 /// `m:ss` of a time in seconds.
 pub fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;

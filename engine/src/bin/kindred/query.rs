@@ -12,7 +12,7 @@ use kindred_engine::search::{Filter, FlatIndex, KeyFilter, SearchIndex, TempoFil
 use kindred_engine::similarity::{Weights, match_segments};
 use serde_json::json;
 
-use crate::model::{ModelArgs, clock, embed_or_lookup, key_name};
+use crate::model::{ModelArgs, clock, embed_or_lookup, key_name, shown};
 
 /// Find the library tracks most similar to AUDIO: per-dimension similarity (0–100 %) and the
 /// weighted combined score, optionally filtered by tempo, key and duration.
@@ -156,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "query: {} ({}, {:.1} BPM, {}); weights {weights}",
-        query.path.display(),
+        shown(&query.path),
         clock(query.duration_s),
         query.bpm,
         key_name(query.key)
@@ -182,7 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             track.tempo.bpm,
             key_name(track.key()),
             clock(track.duration_s),
-            track.path.display()
+            shown(&track.path)
         );
         if let Some(seg) = row["segment"].as_object() {
             println!(
