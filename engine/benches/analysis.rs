@@ -22,6 +22,8 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use kindred_engine::FrontEndConfig;
 use kindred_engine::analysis::Analyzer;
 use kindred_engine::decode::{Decoder, SymphoniaDecoder};
+use kindred_engine::embedding::TrackEmbedder;
+use kindred_engine::inference::model::{self, Device, Embedder, EmbedderOptions};
 use kindred_engine::window::WindowReader;
 
 /// Bump when the synthesis or the encoder settings change, so cached files are regenerated.
@@ -382,6 +384,87 @@ fn bench_file(c: &mut Criterion, path: &Path, ext: &str, settings: &str, test_mo
     }
 }
 
+/// Indexing throughput: [`TrackEmbedder::embed_file`] — the analysis above plus the model's
+/// forward pass on every window (batches of 16, one intra-op thread per session) — on one
+/// thread, and `PARALLEL_FILES` files on as many threads (what `kindred index --jobs 2` does).
+/// The model is the shipped default (or `KINDRED_MODEL`), else the engine's tiny test fixture;
+/// its name is printed, since only the shipped model's figure means anything.
+fn bench_indexing(c: &mut Criterion, path: &Path, ext: &str, test_mode: bool) {
+    let model = model::locate(None).unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/models/tiny-6d.onnx")
+    });
+    let options = EmbedderOptions {
+        device: Device::Cpu,
+        threads: 1,
+    };
+    let mut embedders: Vec<TrackEmbedder> = (0..PARALLEL_FILES)
+        .map(|_| {
+            TrackEmbedder::new(Embedder::load(&model, &options).unwrap_or_else(|e| panic!("{e}")))
+        })
+        .collect();
+    let seconds = embedders[0]
+        .embed_file(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .analysis
+        .duration;
+    println!("indexing/{ext}: model {}", model.display());
+    let name = format!("{ext}_{}min", BENCH_SECONDS / 60);
+    let mut group = c.benchmark_group("indexing");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let (mut one, mut par) = (Vec::new(), Vec::new());
+    group.throughput(Throughput::Elements(seconds.round() as u64));
+    group.bench_function(&name, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(embedders[0].embed_file(path).expect("embed"));
+                    let d = t.elapsed();
+                    one.push(d);
+                    d
+                })
+                .sum()
+        })
+    });
+    group.throughput(Throughput::Elements(
+        (seconds * PARALLEL_FILES as f64).round() as u64,
+    ));
+    group.bench_function(format!("{name}_x{PARALLEL_FILES}_parallel"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::thread::scope(|s| {
+                        for e in embedders.iter_mut() {
+                            s.spawn(move || {
+                                std::hint::black_box(e.embed_file(path).expect("embed"))
+                            });
+                        }
+                    });
+                    let d = t.elapsed();
+                    par.push(d);
+                    d
+                })
+                .sum()
+        })
+    });
+    group.finish();
+    if !test_mode && !one.is_empty() && !par.is_empty() {
+        let one = median_s(&mut one);
+        let par = median_s(&mut par);
+        println!(
+            "indexing/{name}: {one:.3} s per file = {:.0}x real time (1 thread); \
+             {PARALLEL_FILES} files in parallel: {:.0}x real time",
+            seconds / one,
+            seconds * PARALLEL_FILES as f64 / par
+        );
+    }
+}
+
 /// Criterion's own rule: benchmark under `cargo bench` (`--bench`) unless `--test` is given;
 /// `cargo test --benches` (no `--bench`) and `--list` are test runs too.
 fn is_test_mode() -> bool {
@@ -403,6 +486,7 @@ fn main() {
     for format in &FORMATS {
         if let Some(path) = encode(&wav, format) {
             bench_file(&mut c, &path, format.ext, format.settings, test_mode);
+            bench_indexing(&mut c, &path, format.ext, test_mode);
         }
     }
     c.final_summary();
