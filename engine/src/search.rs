@@ -237,6 +237,8 @@ pub struct FlatIndex {
     quant: Vec<i8>,
     /// Per row: `max|x̂| / 127`, so `x̂ ≈ quant · scale`.
     scales: Vec<f32>,
+    /// Per row: the sum of its int8 values (the VNNI kernel's correction, see [`i8_block`]).
+    sums: Vec<i32>,
     meta: Vec<TrackMeta>,
     scan: Scan,
     isa: Isa,
@@ -277,12 +279,17 @@ impl FlatIndex {
         {
             *s = quantize(x, q);
         }
+        let sums = quant
+            .chunks_exact(d)
+            .map(|q| q.iter().map(|&v| v as i32).sum())
+            .collect();
         Ok(Self {
             layout: layout.clone(),
             d,
             rows,
             quant,
             scales,
+            sums,
             meta,
             scan: Scan::default(),
             isa: Isa::detect(),
@@ -315,7 +322,7 @@ impl FlatIndex {
 
     /// Bytes held by the matrices.
     pub fn memory_bytes(&self) -> usize {
-        self.rows.len() * 4 + self.quant.len() + self.scales.len() * 4
+        self.rows.len() * 4 + self.quant.len() + self.scales.len() * 8
     }
 
     /// The slice-normalised row of track `id`.
@@ -375,12 +382,14 @@ impl FlatIndex {
             Scan::Quantized { candidates_per_k } => {
                 let mut q8 = vec![0i8; self.d];
                 quantize(&scaled, &mut q8);
+                let query = QueryI8::new(&q8);
                 let mut candidates = TopK::new(k.saturating_mul(candidates_per_k.max(1)));
                 let mut dots = [0i32; BLOCK];
                 for start in (0..n).step_by(BLOCK) {
                     let m = BLOCK.min(n - start);
                     let rows = &self.quant[start * self.d..(start + m) * self.d];
-                    i8_block(self.isa, &q8, rows, self.d, &mut dots[..m]);
+                    let sums = &self.sums[start..start + m];
+                    i8_block(self.isa, &query, rows, sums, self.d, &mut dots[..m]);
                     let scales = &self.scales[start..start + m];
                     for (i, (&dot, &scale)) in dots[..m].iter().zip(scales).enumerate() {
                         let id = start + i;
@@ -506,10 +515,19 @@ enum Isa {
     Generic,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
 }
 
 impl Isa {
     fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::env::var_os("KINDRED_NO_AVX512").is_none()
+        {
+            return Isa::Avx512Vnni;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
@@ -523,19 +541,9 @@ impl Isa {
 fn f32_block(isa: Isa, q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2 and FMA.
-        Isa::Avx2 => unsafe { f32_block_avx2(q, rows, d, out) },
+        // SAFETY: both are only chosen when the CPU reports AVX2 and FMA.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { f32_block_avx2(q, rows, d, out) },
         Isa::Generic => f32_block_generic(q, rows, d, out),
-    }
-}
-
-/// `out[i] = q · rows[i]` for int8 rows of length `d`, accumulated exactly in i32.
-fn i8_block(isa: Isa, q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2.
-        Isa::Avx2 => unsafe { i8_block_avx2(q, rows, d, out) },
-        Isa::Generic => i8_block_generic(q, rows, d, out),
     }
 }
 
@@ -546,10 +554,53 @@ fn f32_block_generic(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
     }
 }
 
-#[inline(always)]
+/// The generic kernel compiled for AVX2 (+FMA), which LLVM vectorises 256 bits wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn f32_block_avx2(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
+    f32_block_generic(q, rows, d, out)
+}
+
+/// A quantised query in the forms the int8 kernels take.
+struct QueryI8 {
+    /// The values.
+    q: Vec<i8>,
+    /// Sign-extended for `vpmaddwd` (AVX2).
+    q16: Vec<i16>,
+    /// Offset by +128 for `vpdpbusd`, which multiplies unsigned by signed bytes (VNNI).
+    qu: Vec<u8>,
+}
+
+impl QueryI8 {
+    fn new(q: &[i8]) -> Self {
+        Self {
+            q: q.to_vec(),
+            q16: q.iter().map(|&v| v as i16).collect(),
+            qu: q.iter().map(|&v| (v as i16 + 128) as u8).collect(),
+        }
+    }
+}
+
+/// `out[i] = q · rows[i]` for int8 rows of length `d`, exactly, in i32. `sums[i]` is the sum
+/// of row i's values: the VNNI kernel computes `(q + 128) · row` (its unsigned operand must
+/// be the query) and subtracts `128 · sums[i]`.
+fn i8_block(isa: Isa, q: &QueryI8, rows: &[i8], sums: &[i32], d: usize, out: &mut [i32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512Vnni` is only chosen when the CPU reports AVX-512 F and VNNI.
+        Isa::Avx512Vnni => unsafe { x86::i8_block_vnni(&q.qu, rows, sums, d, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2.
+        Isa::Avx2 => unsafe { x86::i8_block_avx2(&q.q16, rows, d, out) },
+        Isa::Generic => {
+            let _ = sums;
+            i8_block_generic(&q.q, rows, d, out)
+        }
+    }
+}
+
 fn i8_block_generic(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
     for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
-        // i8·i8 fits i16; summed in i32 this compiles to pmaddwd.
         *o = q
             .iter()
             .zip(row)
@@ -558,22 +609,92 @@ fn i8_block_generic(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
     }
 }
 
-/// The generic kernel compiled for AVX2 (+FMA), which LLVM vectorises 256 bits wide.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn f32_block_avx2(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    f32_block_generic(q, rows, d, out)
-}
+mod x86 {
+    use std::arch::x86_64::*;
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn i8_block_avx2(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
-    i8_block_generic(q, rows, d, out)
+    /// AVX2: 16 values per step, sign-extended to i16 and multiplied-and-paired into i32 by
+    /// `vpmaddwd`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn i8_block_avx2(q16: &[i16], rows: &[i8], d: usize, out: &mut [i32]) {
+        let steps = d / 16;
+        for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
+            let mut acc = _mm256_setzero_si256();
+            for c in 0..steps {
+                // SAFETY: 16·c + 16 ≤ d for both slices.
+                unsafe {
+                    let x = _mm_loadu_si128(row.as_ptr().add(16 * c) as *const __m128i);
+                    let y = _mm256_loadu_si256(q16.as_ptr().add(16 * c) as *const __m256i);
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(x), y));
+                }
+            }
+            let half = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
+            let quad = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
+            let pair = _mm_add_epi32(quad, _mm_shuffle_epi32::<0b01>(quad));
+            let mut sum = _mm_cvtsi128_si32(pair);
+            for j in steps * 16..d {
+                sum += q16[j] as i32 * row[j] as i32;
+            }
+            *o = sum;
+        }
+    }
+
+    /// AVX-512 VNNI: 64 values per `vpdpbusd`, unsigned query bytes (`q + 128`) times signed
+    /// row bytes, summed into i32 without saturation; then `− 128 · Σ row`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn i8_block_vnni(
+        qu: &[u8],
+        rows: &[i8],
+        sums: &[i32],
+        d: usize,
+        out: &mut [i32],
+    ) {
+        let steps = d / 64;
+        for ((o, row), &rsum) in out.iter_mut().zip(rows.chunks_exact(d)).zip(sums) {
+            let mut acc = _mm512_setzero_si512();
+            for c in 0..steps {
+                // SAFETY: 64·c + 64 ≤ d for both slices.
+                unsafe {
+                    let a = _mm512_loadu_si512(qu.as_ptr().add(64 * c) as *const __m512i);
+                    let b = _mm512_loadu_si512(row.as_ptr().add(64 * c) as *const __m512i);
+                    acc = _mm512_dpbusd_epi32(acc, a, b);
+                }
+            }
+            let mut sum = _mm512_reduce_add_epi32(acc);
+            for j in steps * 64..d {
+                sum += qu[j] as i32 * row[j] as i32;
+            }
+            *o = sum - 128 * rsum;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernels this CPU can run.
+    fn available_isas() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut isas = vec![Isa::Generic];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                isas.push(Isa::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                isas.push(Isa::Avx512Vnni);
+            }
+        }
+        isas
+    }
 
     #[test]
     fn top_k_keeps_the_best_with_ties_to_lower_ids() {
@@ -597,14 +718,26 @@ mod tests {
             assert!((x - y).abs() < 1e-4);
         }
         let q8: Vec<i8> = (0..d).map(|i| (i as i32 * 37 % 255 - 127) as i8).collect();
-        let r8: Vec<i8> = (0..d * 5)
-            .map(|i| (i as i32 * 91 % 255 - 127) as i8)
-            .collect();
-        let mut a = [0i32; 5];
-        i8_block(Isa::detect(), &q8, &r8, d, &mut a);
-        for (j, row) in r8.chunks(d).enumerate() {
-            let want: i32 = q8.iter().zip(row).map(|(&x, &y)| x as i32 * y as i32).sum();
-            assert_eq!(a[j], want);
+        let query = QueryI8::new(&q8);
+        for d in [d, 64, 16, 384, 7] {
+            let r8: Vec<i8> = (0..d * 5)
+                .map(|i| (i as i32 * 91 % 255 - 127) as i8)
+                .collect();
+            let sums: Vec<i32> = r8
+                .chunks(d)
+                .map(|r| r.iter().map(|&v| v as i32).sum())
+                .collect();
+            let q8: Vec<i8> = (0..d).map(|i| (i as i32 * 53 % 255 - 127) as i8).collect();
+            let query = QueryI8::new(&q8);
+            for isa in available_isas() {
+                let mut a = [0i32; 5];
+                i8_block(isa, &query, &r8, &sums, d, &mut a);
+                for (j, row) in r8.chunks(d).enumerate() {
+                    let want: i32 = q8.iter().zip(row).map(|(&x, &y)| x as i32 * y as i32).sum();
+                    assert_eq!(a[j], want, "{isa:?} d {d}");
+                }
+            }
         }
+        let _ = query;
     }
 }
