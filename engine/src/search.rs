@@ -57,8 +57,9 @@
 //! * Duration range in seconds (inclusive).
 //! * One excluded id, typically the query track itself.
 //!
-//! Filters are checked before a row is ranked; the scan still computes the block's dot
-//! products, so a narrow filter does not make a search faster.
+//! Filters are checked from the small per-track metadata before a row's dot product is
+//! computed, so rows that fail are never read from the matrices: a narrow filter makes a
+//! search cheaper, not dearer.
 
 use std::cmp::Ordering;
 
@@ -138,12 +139,63 @@ impl Filter {
 
     /// Whether track `id` with `meta` passes.
     pub fn accepts(&self, id: usize, meta: &TrackMeta) -> bool {
+        CompiledFilter::new(self).is_none_or(|c| c.accepts(id, meta))
+    }
+}
+
+/// A [`Filter`] prepared for a scan: the allowed keys as a bit set. `None` for an empty
+/// filter.
+struct CompiledFilter {
+    exclude: Option<usize>,
+    tempo: Option<TempoFilter>,
+    /// Bit `Key::index()` set for each allowed key; `None` when keys are not filtered.
+    keys: Option<u32>,
+    duration_s: Option<(f32, f32)>,
+}
+
+impl CompiledFilter {
+    fn new(f: &Filter) -> Option<Self> {
+        if f.is_empty() {
+            return None;
+        }
+        let keys = f.key.map(|k| {
+            Key::all()
+                .filter(|c| {
+                    if k.compatible {
+                        k.key.is_compatible(c)
+                    } else {
+                        *c == k.key
+                    }
+                })
+                .fold(0u32, |m, c| m | 1 << c.index())
+        });
+        Some(Self {
+            exclude: f.exclude,
+            tempo: f.tempo,
+            keys,
+            duration_s: f.duration_s,
+        })
+    }
+
+    #[inline]
+    fn accepts(&self, id: usize, meta: &TrackMeta) -> bool {
         if self.exclude == Some(id) {
+            return false;
+        }
+        if let Some(keys) = self.keys {
+            match meta.key {
+                Some(k) if keys >> k.index() & 1 == 1 => {}
+                _ => return false,
+            }
+        }
+        if let Some((lo, hi)) = self.duration_s
+            && !(meta.duration_s >= lo && meta.duration_s <= hi)
+        {
             return false;
         }
         if let Some(t) = self.tempo {
             let inside = |b: f32| b >= t.min_bpm && b <= t.max_bpm;
-            let ok = meta.bpm > 0.0
+            return meta.bpm > 0.0
                 && if t.octave_tolerant {
                     [1.0, 0.5, 2.0, 0.25, 4.0]
                         .iter()
@@ -151,24 +203,6 @@ impl Filter {
                 } else {
                     inside(meta.bpm)
                 };
-            if !ok {
-                return false;
-            }
-        }
-        if let Some(k) = self.key {
-            let ok = match meta.key {
-                None => false,
-                Some(key) if k.compatible => k.key.is_compatible(&key),
-                Some(key) => key == k.key,
-            };
-            if !ok {
-                return false;
-            }
-        }
-        if let Some((lo, hi)) = self.duration_s
-            && !(meta.duration_s >= lo && meta.duration_s <= hi)
-        {
-            return false;
         }
         true
     }
@@ -361,20 +395,38 @@ impl FlatIndex {
         if k == 0 || n == 0 {
             return Ok(Vec::new());
         }
-        let filtered = !filter.is_empty();
+        let filter = CompiledFilter::new(filter);
+        // Row indices (within a block) that pass the filter; all of them without one.
+        let mut idx = [0u16; BLOCK];
+        let passing = |start: usize, m: usize, idx: &mut [u16; BLOCK]| -> usize {
+            match &filter {
+                None => {
+                    for (i, v) in idx[..m].iter_mut().enumerate() {
+                        *v = i as u16;
+                    }
+                    m
+                }
+                Some(f) => {
+                    let mut count = 0;
+                    for i in 0..m {
+                        idx[count] = i as u16;
+                        count += f.accepts(start + i, &self.meta[start + i]) as usize;
+                    }
+                    count
+                }
+            }
+        };
         let top = match scan {
             Scan::Exact => {
                 let mut top = TopK::new(k);
                 let mut scores = [0f32; BLOCK];
                 for start in (0..n).step_by(BLOCK) {
                     let m = BLOCK.min(n - start);
+                    let count = passing(start, m, &mut idx);
                     let rows = &self.rows[start * self.d..(start + m) * self.d];
-                    f32_block(self.isa, &scaled, rows, self.d, &mut scores[..m]);
-                    for (i, &s) in scores[..m].iter().enumerate() {
-                        let id = start + i;
-                        if !filtered || filter.accepts(id, &self.meta[id]) {
-                            top.push(s, id as u32);
-                        }
+                    f32_block(self.isa, &scaled, rows, &idx[..count], self.d, &mut scores);
+                    for (&i, &s) in idx[..count].iter().zip(&scores) {
+                        top.push(s, (start + i as usize) as u32);
                     }
                 }
                 top.into_sorted()
@@ -387,15 +439,22 @@ impl FlatIndex {
                 let mut dots = [0i32; BLOCK];
                 for start in (0..n).step_by(BLOCK) {
                     let m = BLOCK.min(n - start);
+                    let count = passing(start, m, &mut idx);
                     let rows = &self.quant[start * self.d..(start + m) * self.d];
                     let sums = &self.sums[start..start + m];
-                    i8_block(self.isa, &query, rows, sums, self.d, &mut dots[..m]);
+                    i8_block(
+                        self.isa,
+                        &query,
+                        rows,
+                        sums,
+                        &idx[..count],
+                        self.d,
+                        &mut dots,
+                    );
                     let scales = &self.scales[start..start + m];
-                    for (i, (&dot, &scale)) in dots[..m].iter().zip(scales).enumerate() {
-                        let id = start + i;
-                        if !filtered || filter.accepts(id, &self.meta[id]) {
-                            candidates.push(dot as f32 * scale, id as u32);
-                        }
+                    for (&i, &dot) in idx[..count].iter().zip(&dots) {
+                        let i = i as usize;
+                        candidates.push(dot as f32 * scales[i], (start + i) as u32);
                     }
                 }
                 let mut top = TopK::new(k);
@@ -537,28 +596,29 @@ impl Isa {
     }
 }
 
-/// `out[i] = q · rows[i]` for f32 rows of length `d`.
-fn f32_block(isa: Isa, q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
+/// `out[j] = q · rows[idx[j]]` for f32 rows of length `d`.
+fn f32_block(isa: Isa, q: &[f32], rows: &[f32], idx: &[u16], d: usize, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: both are only chosen when the CPU reports AVX2 and FMA.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { f32_block_avx2(q, rows, d, out) },
-        Isa::Generic => f32_block_generic(q, rows, d, out),
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { f32_block_avx2(q, rows, idx, d, out) },
+        Isa::Generic => f32_block_generic(q, rows, idx, d, out),
     }
 }
 
 #[inline(always)]
-fn f32_block_generic(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
-        *o = crate::similarity::dot(q, row);
+fn f32_block_generic(q: &[f32], rows: &[f32], idx: &[u16], d: usize, out: &mut [f32]) {
+    for (o, &i) in out.iter_mut().zip(idx) {
+        let i = i as usize;
+        *o = crate::similarity::dot(q, &rows[i * d..(i + 1) * d]);
     }
 }
 
 /// The generic kernel compiled for AVX2 (+FMA), which LLVM vectorises 256 bits wide.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn f32_block_avx2(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    f32_block_generic(q, rows, d, out)
+unsafe fn f32_block_avx2(q: &[f32], rows: &[f32], idx: &[u16], d: usize, out: &mut [f32]) {
+    f32_block_generic(q, rows, idx, d, out)
 }
 
 /// A quantised query in the forms the int8 kernels take.
@@ -581,26 +641,38 @@ impl QueryI8 {
     }
 }
 
-/// `out[i] = q · rows[i]` for int8 rows of length `d`, exactly, in i32. `sums[i]` is the sum
-/// of row i's values: the VNNI kernel computes `(q + 128) · row` (its unsigned operand must
+/// `out[j] = q · rows[idx[j]]` for int8 rows of length `d`, exactly, in i32. `sums[i]` is
+/// the sum of row i's values: the VNNI kernel computes `(q + 128) · row` (its unsigned operand must
 /// be the query) and subtracts `128 · sums[i]`.
-fn i8_block(isa: Isa, q: &QueryI8, rows: &[i8], sums: &[i32], d: usize, out: &mut [i32]) {
+fn i8_block(
+    isa: Isa,
+    q: &QueryI8,
+    rows: &[i8],
+    sums: &[i32],
+    idx: &[u16],
+    d: usize,
+    out: &mut [i32],
+) {
+    assert!(q.q.len() == d && idx.iter().all(|&i| (i as usize + 1) * d <= rows.len()));
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx512Vnni` is only chosen when the CPU reports AVX-512 F and VNNI.
-        Isa::Avx512Vnni => unsafe { x86::i8_block_vnni(&q.qu, rows, sums, d, out) },
+        // SAFETY: `Isa::Avx512Vnni` is only chosen when the CPU reports AVX-512 F and VNNI;
+        // the bounds were checked above.
+        Isa::Avx512Vnni => unsafe { x86::i8_block_vnni(&q.qu, rows, sums, idx, d, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2.
-        Isa::Avx2 => unsafe { x86::i8_block_avx2(&q.q16, rows, d, out) },
+        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2; bounds checked above.
+        Isa::Avx2 => unsafe { x86::i8_block_avx2(&q.q16, rows, idx, d, out) },
         Isa::Generic => {
             let _ = sums;
-            i8_block_generic(&q.q, rows, d, out)
+            i8_block_generic(&q.q, rows, idx, d, out)
         }
     }
 }
 
-fn i8_block_generic(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
+fn i8_block_generic(q: &[i8], rows: &[i8], idx: &[u16], d: usize, out: &mut [i32]) {
+    for (o, &i) in out.iter_mut().zip(idx) {
+        let i = i as usize;
+        let row = &rows[i * d..(i + 1) * d];
         *o = q
             .iter()
             .zip(row)
@@ -616,9 +688,17 @@ mod x86 {
     /// AVX2: 16 values per step, sign-extended to i16 and multiplied-and-paired into i32 by
     /// `vpmaddwd`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn i8_block_avx2(q16: &[i16], rows: &[i8], d: usize, out: &mut [i32]) {
+    pub(super) unsafe fn i8_block_avx2(
+        q16: &[i16],
+        rows: &[i8],
+        idx: &[u16],
+        d: usize,
+        out: &mut [i32],
+    ) {
         let steps = d / 16;
-        for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
+        for (o, &i) in out.iter_mut().zip(idx) {
+            // SAFETY: the caller checked (i + 1)·d ≤ rows.len().
+            let row = unsafe { rows.get_unchecked(i as usize * d..(i as usize + 1) * d) };
             let mut acc = _mm256_setzero_si256();
             for c in 0..steps {
                 // SAFETY: 16·c + 16 ≤ d for both slices.
@@ -649,11 +729,16 @@ mod x86 {
         qu: &[u8],
         rows: &[i8],
         sums: &[i32],
+        idx: &[u16],
         d: usize,
         out: &mut [i32],
     ) {
         let steps = d / 64;
-        for ((o, row), &rsum) in out.iter_mut().zip(rows.chunks_exact(d)).zip(sums) {
+        for (o, &i) in out.iter_mut().zip(idx) {
+            let i = i as usize;
+            // SAFETY: the caller checked (i + 1)·d ≤ rows.len().
+            let row = unsafe { rows.get_unchecked(i * d..(i + 1) * d) };
+            let rsum = sums[i];
             let mut acc = _mm512_setzero_si512();
             for c in 0..steps {
                 // SAFETY: 64·c + 64 ≤ d for both slices.
@@ -710,10 +795,16 @@ mod tests {
         let d = 100;
         let q: Vec<f32> = (0..d).map(|i| (i as f32 * 0.37).sin()).collect();
         let rows: Vec<f32> = (0..d * 5).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut a = [0f32; 5];
-        let mut b = [0f32; 5];
-        f32_block(Isa::detect(), &q, &rows, d, &mut a);
-        f32_block_generic(&q, &rows, d, &mut b);
+        let idx = [4u16, 0, 2];
+        let mut a = [0f32; 3];
+        f32_block(Isa::detect(), &q, &rows, &idx, d, &mut a);
+        for (j, &i) in idx.iter().enumerate() {
+            let row = &rows[i as usize * d..(i as usize + 1) * d];
+            let want: f32 = q.iter().zip(row).map(|(x, y)| x * y).sum();
+            assert!((a[j] - want).abs() < 1e-4);
+        }
+        let mut b = [0f32; 3];
+        f32_block_generic(&q, &rows, &idx, d, &mut b);
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-4);
         }
@@ -730,9 +821,11 @@ mod tests {
             let q8: Vec<i8> = (0..d).map(|i| (i as i32 * 53 % 255 - 127) as i8).collect();
             let query = QueryI8::new(&q8);
             for isa in available_isas() {
-                let mut a = [0i32; 5];
-                i8_block(isa, &query, &r8, &sums, d, &mut a);
-                for (j, row) in r8.chunks(d).enumerate() {
+                let idx = [3u16, 1, 4, 0];
+                let mut a = [0i32; 4];
+                i8_block(isa, &query, &r8, &sums, &idx, d, &mut a);
+                for (j, &i) in idx.iter().enumerate() {
+                    let row = &r8[i as usize * d..(i as usize + 1) * d];
                     let want: i32 = q8.iter().zip(row).map(|(&x, &y)| x as i32 * y as i32).sum();
                     assert_eq!(a[j], want, "{isa:?} d {d}");
                 }
