@@ -39,7 +39,7 @@
 //! got about half a core: criterion's wall-clock median is shown with the thread's own
 //! on-CPU time per query (from `/proc/thread-self/schedstat`), the better estimate of what a
 //! quiet core does. "filtered" is tempo 115–125 BPM octave-tolerant and a key compatible with
-//! A minor (≈ 6 % of tracks pass).
+//! A minor (≈ 2 % of the random tracks pass).
 //!
 //! | tracks | exact f32 | int8 + re-score | int8 + re-score, filtered |
 //! |---|---|---|---|
