@@ -33,18 +33,38 @@
 //! true top-K track is lost only if quantisation noise pushes it below `10·K` others.
 //! [`Scan::Exact`] keeps the plain f32 scan.
 //!
-//! Measured (`cargo bench -p kindred-engine --bench search`, one core, top-10, no filter,
-//! 6 × 64 layout, random unit-slice data; a shared 2-core machine with load ≈ 2, so the
-//! numbers are noisy upper bounds):
+//! Measured with `cargo bench -p kindred-engine --bench search` (one thread, top-10, uniform
+//! weights, 6 × 64 layout, random data; Intel Xeon with AVX-512 VNNI, so the VNNI kernel ran).
+//! The machine is a shared 2-core VM whose load average was ≈ 8 during the run, so the scan
+//! got about half a core: criterion's wall-clock median is shown with the thread's own
+//! on-CPU time per query (from `/proc/thread-self/schedstat`), the better estimate of what a
+//! quiet core does. "filtered" is tempo 115–125 BPM octave-tolerant and a key compatible with
+//! A minor (≈ 2 % of the random tracks pass).
 //!
-//! | tracks | exact f32 | int8 + re-score |
-//! |---|---|---|
-//! | 10 000 | see below | see below |
+//! | tracks | exact f32 | int8 + re-score | int8 + re-score, filtered |
+//! |---|---|---|---|
+//! | 10 000 | 2.4 ms (1.1 ms on CPU) | 0.66 ms (0.31 ms) | 0.15 ms (0.06 ms) |
+//! | 100 000 | 38 ms (20 ms) | 4.3 ms (2.5 ms) | 1.8 ms (0.9 ms) |
+//! | 1 000 000 | 382 ms (196 ms) | 96 ms (51 ms) | 23 ms (11 ms) |
 //!
-//! FIGURES
+//! An earlier run at a similar load measured the 1 M int8 scan at 64 ms wall, 40 ms on CPU;
+//! the variance is the shared memory bus. At 1 M tracks the int8 scan reads 384 MB per query,
+//! about 9.6 GB/s at 40 ms — the practical bandwidth of one core, so the scan is
+//! memory-bound and another 2× would need fewer bytes per track (4-bit codes, or an
+//! approximate index behind [`SearchIndex`]), not faster arithmetic. 100 000 tracks meet the
+//! 5 ms target; 1 000 000 meet 50 ms on a quiet core (40–51 ms on CPU here), not under load.
 //!
-//! Recall@10 of the int8 path against the exact scan on random data (the hardest case: random
-//! 384-dimensional directions have tightly packed scores) is measured in `tests/search.rs`.
+//! Recall@10 of the int8 path against the exact scan (16 random queries in the bench, 200 in
+//! `tests/search.rs` at 20 000 tracks), by candidates re-scored per result:
+//!
+//! | tracks | 1 | 2 | 5 | 10 (default) |
+//! |---|---|---|---|---|
+//! | 10 000 | 0.994 | 1.0 | 1.0 | 1.0 |
+//! | 100 000 | 0.981 | 1.0 | 1.0 | 1.0 |
+//! | 1 000 000 | 0.963 | 1.0 | 1.0 | 1.0 |
+//!
+//! Random data is the hard case (random 384-value directions have tightly packed scores);
+//! re-scoring 10·K candidates costs microseconds, so the default keeps a wide margin.
 //!
 //! # Filters
 //!
@@ -57,8 +77,9 @@
 //! * Duration range in seconds (inclusive).
 //! * One excluded id, typically the query track itself.
 //!
-//! Filters are checked before a row is ranked; the scan still computes the block's dot
-//! products, so a narrow filter does not make a search faster.
+//! Filters are checked from the small per-track metadata before a row's dot product is
+//! computed, so rows that fail are never read from the matrices: a narrow filter makes a
+//! search cheaper, not dearer.
 
 use std::cmp::Ordering;
 
@@ -138,12 +159,63 @@ impl Filter {
 
     /// Whether track `id` with `meta` passes.
     pub fn accepts(&self, id: usize, meta: &TrackMeta) -> bool {
+        CompiledFilter::new(self).is_none_or(|c| c.accepts(id, meta))
+    }
+}
+
+/// A [`Filter`] prepared for a scan: the allowed keys as a bit set. `None` for an empty
+/// filter.
+struct CompiledFilter {
+    exclude: Option<usize>,
+    tempo: Option<TempoFilter>,
+    /// Bit `Key::index()` set for each allowed key; `None` when keys are not filtered.
+    keys: Option<u32>,
+    duration_s: Option<(f32, f32)>,
+}
+
+impl CompiledFilter {
+    fn new(f: &Filter) -> Option<Self> {
+        if f.is_empty() {
+            return None;
+        }
+        let keys = f.key.map(|k| {
+            Key::all()
+                .filter(|c| {
+                    if k.compatible {
+                        k.key.is_compatible(c)
+                    } else {
+                        *c == k.key
+                    }
+                })
+                .fold(0u32, |m, c| m | 1 << c.index())
+        });
+        Some(Self {
+            exclude: f.exclude,
+            tempo: f.tempo,
+            keys,
+            duration_s: f.duration_s,
+        })
+    }
+
+    #[inline]
+    fn accepts(&self, id: usize, meta: &TrackMeta) -> bool {
         if self.exclude == Some(id) {
+            return false;
+        }
+        if let Some(keys) = self.keys {
+            match meta.key {
+                Some(k) if keys >> k.index() & 1 == 1 => {}
+                _ => return false,
+            }
+        }
+        if let Some((lo, hi)) = self.duration_s
+            && !(meta.duration_s >= lo && meta.duration_s <= hi)
+        {
             return false;
         }
         if let Some(t) = self.tempo {
             let inside = |b: f32| b >= t.min_bpm && b <= t.max_bpm;
-            let ok = meta.bpm > 0.0
+            return meta.bpm > 0.0
                 && if t.octave_tolerant {
                     [1.0, 0.5, 2.0, 0.25, 4.0]
                         .iter()
@@ -151,24 +223,6 @@ impl Filter {
                 } else {
                     inside(meta.bpm)
                 };
-            if !ok {
-                return false;
-            }
-        }
-        if let Some(k) = self.key {
-            let ok = match meta.key {
-                None => false,
-                Some(key) if k.compatible => k.key.is_compatible(&key),
-                Some(key) => key == k.key,
-            };
-            if !ok {
-                return false;
-            }
-        }
-        if let Some((lo, hi)) = self.duration_s
-            && !(meta.duration_s >= lo && meta.duration_s <= hi)
-        {
-            return false;
         }
         true
     }
@@ -237,6 +291,8 @@ pub struct FlatIndex {
     quant: Vec<i8>,
     /// Per row: `max|x̂| / 127`, so `x̂ ≈ quant · scale`.
     scales: Vec<f32>,
+    /// Per row: the sum of its int8 values (the VNNI kernel's correction, see [`i8_block`]).
+    sums: Vec<i32>,
     meta: Vec<TrackMeta>,
     scan: Scan,
     isa: Isa,
@@ -277,12 +333,17 @@ impl FlatIndex {
         {
             *s = quantize(x, q);
         }
+        let sums = quant
+            .chunks_exact(d)
+            .map(|q| q.iter().map(|&v| v as i32).sum())
+            .collect();
         Ok(Self {
             layout: layout.clone(),
             d,
             rows,
             quant,
             scales,
+            sums,
             meta,
             scan: Scan::default(),
             isa: Isa::detect(),
@@ -315,7 +376,7 @@ impl FlatIndex {
 
     /// Bytes held by the matrices.
     pub fn memory_bytes(&self) -> usize {
-        self.rows.len() * 4 + self.quant.len() + self.scales.len() * 4
+        self.rows.len() * 4 + self.quant.len() + self.scales.len() * 8
     }
 
     /// The slice-normalised row of track `id`.
@@ -354,20 +415,38 @@ impl FlatIndex {
         if k == 0 || n == 0 {
             return Ok(Vec::new());
         }
-        let filtered = !filter.is_empty();
+        let filter = CompiledFilter::new(filter);
+        // Row indices (within a block) that pass the filter; all of them without one.
+        let mut idx = [0u16; BLOCK];
+        let passing = |start: usize, m: usize, idx: &mut [u16; BLOCK]| -> usize {
+            match &filter {
+                None => {
+                    for (i, v) in idx[..m].iter_mut().enumerate() {
+                        *v = i as u16;
+                    }
+                    m
+                }
+                Some(f) => {
+                    let mut count = 0;
+                    for i in 0..m {
+                        idx[count] = i as u16;
+                        count += f.accepts(start + i, &self.meta[start + i]) as usize;
+                    }
+                    count
+                }
+            }
+        };
         let top = match scan {
             Scan::Exact => {
                 let mut top = TopK::new(k);
                 let mut scores = [0f32; BLOCK];
                 for start in (0..n).step_by(BLOCK) {
                     let m = BLOCK.min(n - start);
+                    let count = passing(start, m, &mut idx);
                     let rows = &self.rows[start * self.d..(start + m) * self.d];
-                    f32_block(self.isa, &scaled, rows, self.d, &mut scores[..m]);
-                    for (i, &s) in scores[..m].iter().enumerate() {
-                        let id = start + i;
-                        if !filtered || filter.accepts(id, &self.meta[id]) {
-                            top.push(s, id as u32);
-                        }
+                    f32_block(self.isa, &scaled, rows, &idx[..count], self.d, &mut scores);
+                    for (&i, &s) in idx[..count].iter().zip(&scores) {
+                        top.push(s, (start + i as usize) as u32);
                     }
                 }
                 top.into_sorted()
@@ -375,18 +454,27 @@ impl FlatIndex {
             Scan::Quantized { candidates_per_k } => {
                 let mut q8 = vec![0i8; self.d];
                 quantize(&scaled, &mut q8);
+                let query = QueryI8::new(&q8);
                 let mut candidates = TopK::new(k.saturating_mul(candidates_per_k.max(1)));
                 let mut dots = [0i32; BLOCK];
                 for start in (0..n).step_by(BLOCK) {
                     let m = BLOCK.min(n - start);
+                    let count = passing(start, m, &mut idx);
                     let rows = &self.quant[start * self.d..(start + m) * self.d];
-                    i8_block(self.isa, &q8, rows, self.d, &mut dots[..m]);
+                    let sums = &self.sums[start..start + m];
+                    i8_block(
+                        self.isa,
+                        &query,
+                        rows,
+                        sums,
+                        &idx[..count],
+                        self.d,
+                        &mut dots,
+                    );
                     let scales = &self.scales[start..start + m];
-                    for (i, (&dot, &scale)) in dots[..m].iter().zip(scales).enumerate() {
-                        let id = start + i;
-                        if !filtered || filter.accepts(id, &self.meta[id]) {
-                            candidates.push(dot as f32 * scale, id as u32);
-                        }
+                    for (&i, &dot) in idx[..count].iter().zip(&dots) {
+                        let i = i as usize;
+                        candidates.push(dot as f32 * scales[i], (start + i) as u32);
                     }
                 }
                 let mut top = TopK::new(k);
@@ -506,10 +594,19 @@ enum Isa {
     Generic,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
 }
 
 impl Isa {
     fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::env::var_os("KINDRED_NO_AVX512").is_none()
+        {
+            return Isa::Avx512Vnni;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
@@ -519,37 +616,83 @@ impl Isa {
     }
 }
 
-/// `out[i] = q · rows[i]` for f32 rows of length `d`.
-fn f32_block(isa: Isa, q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
+/// `out[j] = q · rows[idx[j]]` for f32 rows of length `d`.
+fn f32_block(isa: Isa, q: &[f32], rows: &[f32], idx: &[u16], d: usize, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2 and FMA.
-        Isa::Avx2 => unsafe { f32_block_avx2(q, rows, d, out) },
-        Isa::Generic => f32_block_generic(q, rows, d, out),
-    }
-}
-
-/// `out[i] = q · rows[i]` for int8 rows of length `d`, accumulated exactly in i32.
-fn i8_block(isa: Isa, q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2.
-        Isa::Avx2 => unsafe { i8_block_avx2(q, rows, d, out) },
-        Isa::Generic => i8_block_generic(q, rows, d, out),
+        // SAFETY: both are only chosen when the CPU reports AVX2 and FMA.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { f32_block_avx2(q, rows, idx, d, out) },
+        Isa::Generic => f32_block_generic(q, rows, idx, d, out),
     }
 }
 
 #[inline(always)]
-fn f32_block_generic(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
-        *o = crate::similarity::dot(q, row);
+fn f32_block_generic(q: &[f32], rows: &[f32], idx: &[u16], d: usize, out: &mut [f32]) {
+    for (o, &i) in out.iter_mut().zip(idx) {
+        let i = i as usize;
+        *o = crate::similarity::dot(q, &rows[i * d..(i + 1) * d]);
     }
 }
 
-#[inline(always)]
-fn i8_block_generic(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
-        // i8·i8 fits i16; summed in i32 this compiles to pmaddwd.
+/// The generic kernel compiled for AVX2 (+FMA), which LLVM vectorises 256 bits wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn f32_block_avx2(q: &[f32], rows: &[f32], idx: &[u16], d: usize, out: &mut [f32]) {
+    f32_block_generic(q, rows, idx, d, out)
+}
+
+/// A quantised query in the forms the int8 kernels take.
+struct QueryI8 {
+    /// The values.
+    q: Vec<i8>,
+    /// Sign-extended for `vpmaddwd` (AVX2).
+    q16: Vec<i16>,
+    /// Offset by +128 for `vpdpbusd`, which multiplies unsigned by signed bytes (VNNI).
+    qu: Vec<u8>,
+}
+
+impl QueryI8 {
+    fn new(q: &[i8]) -> Self {
+        Self {
+            q: q.to_vec(),
+            q16: q.iter().map(|&v| v as i16).collect(),
+            qu: q.iter().map(|&v| (v as i16 + 128) as u8).collect(),
+        }
+    }
+}
+
+/// `out[j] = q · rows[idx[j]]` for int8 rows of length `d`, exactly, in i32. `sums[i]` is
+/// the sum of row i's values: the VNNI kernel computes `(q + 128) · row` (its unsigned operand must
+/// be the query) and subtracts `128 · sums[i]`.
+fn i8_block(
+    isa: Isa,
+    q: &QueryI8,
+    rows: &[i8],
+    sums: &[i32],
+    idx: &[u16],
+    d: usize,
+    out: &mut [i32],
+) {
+    assert!(q.q.len() == d && idx.iter().all(|&i| (i as usize + 1) * d <= rows.len()));
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512Vnni` is only chosen when the CPU reports AVX-512 F and VNNI;
+        // the bounds were checked above.
+        Isa::Avx512Vnni => unsafe { x86::i8_block_vnni(&q.qu, rows, sums, idx, d, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` is only chosen when the CPU reports AVX2; bounds checked above.
+        Isa::Avx2 => unsafe { x86::i8_block_avx2(&q.q16, rows, idx, d, out) },
+        Isa::Generic => {
+            let _ = sums;
+            i8_block_generic(&q.q, rows, idx, d, out)
+        }
+    }
+}
+
+fn i8_block_generic(q: &[i8], rows: &[i8], idx: &[u16], d: usize, out: &mut [i32]) {
+    for (o, &i) in out.iter_mut().zip(idx) {
+        let i = i as usize;
+        let row = &rows[i * d..(i + 1) * d];
         *o = q
             .iter()
             .zip(row)
@@ -558,22 +701,105 @@ fn i8_block_generic(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
     }
 }
 
-/// The generic kernel compiled for AVX2 (+FMA), which LLVM vectorises 256 bits wide.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn f32_block_avx2(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    f32_block_generic(q, rows, d, out)
-}
+mod x86 {
+    use std::arch::x86_64::*;
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn i8_block_avx2(q: &[i8], rows: &[i8], d: usize, out: &mut [i32]) {
-    i8_block_generic(q, rows, d, out)
+    /// AVX2: 16 values per step, sign-extended to i16 and multiplied-and-paired into i32 by
+    /// `vpmaddwd`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn i8_block_avx2(
+        q16: &[i16],
+        rows: &[i8],
+        idx: &[u16],
+        d: usize,
+        out: &mut [i32],
+    ) {
+        let steps = d / 16;
+        for (o, &i) in out.iter_mut().zip(idx) {
+            // SAFETY: the caller checked (i + 1)·d ≤ rows.len().
+            let row = unsafe { rows.get_unchecked(i as usize * d..(i as usize + 1) * d) };
+            let mut acc = _mm256_setzero_si256();
+            for c in 0..steps {
+                // SAFETY: 16·c + 16 ≤ d for both slices.
+                unsafe {
+                    let x = _mm_loadu_si128(row.as_ptr().add(16 * c) as *const __m128i);
+                    let y = _mm256_loadu_si256(q16.as_ptr().add(16 * c) as *const __m256i);
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(x), y));
+                }
+            }
+            let half = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
+            let quad = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
+            let pair = _mm_add_epi32(quad, _mm_shuffle_epi32::<0b01>(quad));
+            let mut sum = _mm_cvtsi128_si32(pair);
+            for j in steps * 16..d {
+                sum += q16[j] as i32 * row[j] as i32;
+            }
+            *o = sum;
+        }
+    }
+
+    /// AVX-512 VNNI: 64 values per `vpdpbusd`, unsigned query bytes (`q + 128`) times signed
+    /// row bytes, summed into i32 without saturation; then `− 128 · Σ row`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn i8_block_vnni(
+        qu: &[u8],
+        rows: &[i8],
+        sums: &[i32],
+        idx: &[u16],
+        d: usize,
+        out: &mut [i32],
+    ) {
+        let steps = d / 64;
+        for (o, &i) in out.iter_mut().zip(idx) {
+            let i = i as usize;
+            // SAFETY: the caller checked (i + 1)·d ≤ rows.len().
+            let row = unsafe { rows.get_unchecked(i * d..(i + 1) * d) };
+            let rsum = sums[i];
+            let mut acc = _mm512_setzero_si512();
+            for c in 0..steps {
+                // SAFETY: 64·c + 64 ≤ d for both slices.
+                unsafe {
+                    let a = _mm512_loadu_si512(qu.as_ptr().add(64 * c) as *const __m512i);
+                    let b = _mm512_loadu_si512(row.as_ptr().add(64 * c) as *const __m512i);
+                    acc = _mm512_dpbusd_epi32(acc, a, b);
+                }
+            }
+            let mut sum = _mm512_reduce_add_epi32(acc);
+            for j in steps * 64..d {
+                sum += qu[j] as i32 * row[j] as i32;
+            }
+            *o = sum - 128 * rsum;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernels this CPU can run.
+    fn available_isas() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut isas = vec![Isa::Generic];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                isas.push(Isa::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                isas.push(Isa::Avx512Vnni);
+            }
+        }
+        isas
+    }
 
     #[test]
     fn top_k_keeps_the_best_with_ties_to_lower_ids() {
@@ -589,22 +815,42 @@ mod tests {
         let d = 100;
         let q: Vec<f32> = (0..d).map(|i| (i as f32 * 0.37).sin()).collect();
         let rows: Vec<f32> = (0..d * 5).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut a = [0f32; 5];
-        let mut b = [0f32; 5];
-        f32_block(Isa::detect(), &q, &rows, d, &mut a);
-        f32_block_generic(&q, &rows, d, &mut b);
+        let idx = [4u16, 0, 2];
+        let mut a = [0f32; 3];
+        f32_block(Isa::detect(), &q, &rows, &idx, d, &mut a);
+        for (j, &i) in idx.iter().enumerate() {
+            let row = &rows[i as usize * d..(i as usize + 1) * d];
+            let want: f32 = q.iter().zip(row).map(|(x, y)| x * y).sum();
+            assert!((a[j] - want).abs() < 1e-4);
+        }
+        let mut b = [0f32; 3];
+        f32_block_generic(&q, &rows, &idx, d, &mut b);
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-4);
         }
         let q8: Vec<i8> = (0..d).map(|i| (i as i32 * 37 % 255 - 127) as i8).collect();
-        let r8: Vec<i8> = (0..d * 5)
-            .map(|i| (i as i32 * 91 % 255 - 127) as i8)
-            .collect();
-        let mut a = [0i32; 5];
-        i8_block(Isa::detect(), &q8, &r8, d, &mut a);
-        for (j, row) in r8.chunks(d).enumerate() {
-            let want: i32 = q8.iter().zip(row).map(|(&x, &y)| x as i32 * y as i32).sum();
-            assert_eq!(a[j], want);
+        let query = QueryI8::new(&q8);
+        for d in [d, 64, 16, 384, 7] {
+            let r8: Vec<i8> = (0..d * 5)
+                .map(|i| (i as i32 * 91 % 255 - 127) as i8)
+                .collect();
+            let sums: Vec<i32> = r8
+                .chunks(d)
+                .map(|r| r.iter().map(|&v| v as i32).sum())
+                .collect();
+            let q8: Vec<i8> = (0..d).map(|i| (i as i32 * 53 % 255 - 127) as i8).collect();
+            let query = QueryI8::new(&q8);
+            for isa in available_isas() {
+                let idx = [3u16, 1, 4, 0];
+                let mut a = [0i32; 4];
+                i8_block(isa, &query, &r8, &sums, &idx, d, &mut a);
+                for (j, &i) in idx.iter().enumerate() {
+                    let row = &r8[i as usize * d..(i as usize + 1) * d];
+                    let want: i32 = q8.iter().zip(row).map(|(&x, &y)| x as i32 * y as i32).sum();
+                    assert_eq!(a[j], want, "{isa:?} d {d}");
+                }
+            }
         }
+        let _ = query;
     }
 }
