@@ -4,5 +4,6 @@
 
 pub mod data;
 pub mod error;
+pub mod model;
 
 pub use error::{Error, Result};
