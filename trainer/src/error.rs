@@ -24,6 +24,12 @@ pub enum Error {
     /// A feature cache file is not one this version reads.
     #[error("{path}: feature cache: {reason}")]
     Cache { path: PathBuf, reason: String },
+    /// A training checkpoint or saved model cannot be read or written.
+    #[error("{path}: checkpoint: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    /// ONNX export failed.
+    #[error("ONNX export: {0}")]
+    Export(String),
     /// An argument or label value is not valid.
     #[error("{0}")]
     Invalid(String),

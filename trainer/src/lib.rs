@@ -4,5 +4,7 @@
 
 pub mod data;
 pub mod error;
+pub mod model;
+pub mod training;
 
 pub use error::{Error, Result};

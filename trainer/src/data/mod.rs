@@ -8,6 +8,7 @@
 //! - [`manifest`]: a user's `labels.csv`, validated row by row.
 //! - [`dataset`]: the build (resumable, parallel), `dataset.json`, `renders.csv` and the card.
 
+pub mod batcher;
 pub mod cache;
 pub mod dataset;
 pub mod labels;
@@ -15,3 +16,4 @@ pub mod manifest;
 pub mod pieces;
 pub mod plan;
 pub mod render;
+pub mod triplets;

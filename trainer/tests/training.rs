@@ -1,0 +1,131 @@
+//! Training on the committed 3-piece fixture (built as `tests/dataset.rs` builds it; needs the
+//! Debian package `timgm6mb-soundfont`): two epochs of the tiny CSN lower the training loss,
+//! a run stopped after one epoch resumes to the same result, and a damaged checkpoint is
+//! refused with an error naming the file (the previous checkpoint is kept).
+//!
+//! One test function, so that runs do not share the device's RNG with a parallel test.
+
+use std::path::{Path, PathBuf};
+
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use kindred_trainer::data::dataset::{self, BuildOptions};
+use kindred_trainer::model::CsnConfig;
+use kindred_trainer::training::{self, Splits, TrainOptions, TrainingConfig};
+use rand::SeedableRng;
+
+const SOUNDFONT: &str = "/usr/share/sounds/sf2/TimGM6mb.sf2";
+
+fn build_dataset(out: &Path) {
+    assert!(
+        Path::new(SOUNDFONT).is_file(),
+        "{SOUNDFONT} is missing: run `apt-get install timgm6mb-soundfont`"
+    );
+    let opts = BuildOptions {
+        out: out.to_path_buf(),
+        pieces: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")),
+        manifest: None,
+        soundfont: PathBuf::from(SOUNDFONT),
+        seed: 7,
+        per_factor: 1,
+        max_seconds: 15.0,
+        splits: [1.0, 1.0, 1.0],
+        keep_audio: false,
+        limit: None,
+        progress: false,
+    };
+    let report = dataset::build(&opts).unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+}
+
+fn config(dataset: &Path) -> TrainingConfig {
+    TrainingConfig::new(CsnConfig::tiny(), AdamConfig::new())
+        .with_epochs(2)
+        .with_batch_size(12)
+        .with_steps_per_epoch(Some(12))
+        .with_val_batches(2)
+        .with_lr(3e-3)
+        .with_seed(5)
+        .with_dataset(dataset.display().to_string())
+}
+
+#[test]
+fn trains_resumes_and_refuses_damaged_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("dataset");
+    build_dataset(&data);
+    let cfg = config(&data);
+
+    // Two epochs in one go.
+    let run_a = tmp.path().join("a");
+    let a = training::train(&cfg, &data, &run_a, &TrainOptions::default()).unwrap();
+    assert_eq!(a.history.len(), 2);
+    for f in [
+        "config.json",
+        "log.csv",
+        "loss.png",
+        "best.bpk",
+        "checkpoint/model.bpk",
+    ] {
+        assert!(run_a.join(f).is_file(), "{f} missing");
+    }
+    assert!(run_a.join("checkpoint.prev").is_dir());
+
+    // The trained model has a lower loss than its initialisation on fixed training batches.
+    let splits = Splits::load(&data, 6).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let batches: Vec<_> = (0..4).map(|_| splits.train.sample(12, &mut rng)).collect();
+    let device = Device::default();
+    device.seed(cfg.seed);
+    let (mean, std) = splits.train.mel_stats();
+    let init = cfg.model.init(&device).with_mel_stats(&mean, &std);
+    let before = training::validation_loss(&init, &splits.train, &batches, cfg.margin);
+    let (_, trained) = training::load_trained(&run_a).unwrap();
+    let after = training::validation_loss(&trained, &splits.train, &batches, cfg.margin);
+    eprintln!(
+        "training-set loss: init {before:.4} → trained {after:.4}; log {:?}",
+        a.history
+    );
+    assert!(
+        after < before,
+        "training did not lower the loss: {before} → {after}"
+    );
+
+    // Stop after one epoch (a kill), then resume.
+    let run_b = tmp.path().join("b");
+    let stop = TrainOptions {
+        max_epochs_now: Some(1),
+        ..TrainOptions::default()
+    };
+    let b1 = training::train(&cfg, &data, &run_b, &stop).unwrap();
+    assert_eq!(b1.history.len(), 1);
+    let err = training::train(&cfg, &data, &run_b, &TrainOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let b = training::train(&cfg, &data, &run_b, &resume).unwrap();
+    assert_eq!(b.history.len(), 2);
+    for (x, y) in a.history.iter().zip(&b.history) {
+        assert!(
+            (x.train_loss - y.train_loss).abs() < 1e-3 && (x.val_loss - y.val_loss).abs() < 1e-3,
+            "resumed run differs: {:?} vs {:?}",
+            a.history,
+            b.history
+        );
+    }
+
+    // A damaged checkpoint is refused, naming the file; the previous one is still there.
+    let model = run_b.join("checkpoint/model.bpk");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&model, &bytes).unwrap();
+    let more = config(&data).with_epochs(3);
+    let err = training::train(&more, &data, &run_b, &resume).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&model.display().to_string()), "{msg}");
+    assert!(msg.contains("checkpoint.prev"), "{msg}");
+    assert!(run_b.join("checkpoint.prev/model.bpk").is_file());
+}
