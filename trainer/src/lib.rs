@@ -4,7 +4,9 @@
 
 pub mod data;
 pub mod error;
+pub mod evaluation;
 pub mod model;
+pub mod report;
 pub mod training;
 
 pub use error::{Error, Result};

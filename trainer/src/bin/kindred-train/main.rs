@@ -64,6 +64,35 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Score exported models on held-out triplets of a dataset's test split (SPEC §4), beside
+    /// the handcrafted-feature baseline; writes evaluation.json for `report`.
+    Evaluate {
+        /// The dataset directory.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Models as NAME=FILE.onnx (repeat; e.g. "multi-input 6-dim=models/kindred-6d.onnx").
+        #[arg(long = "model", value_name = "NAME=FILE.onnx", required = true)]
+        models: Vec<String>,
+        /// Triplets drawn per dimension.
+        #[arg(long, default_value_t = 1000)]
+        triplets: usize,
+        /// Seed of the triplet draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder (evaluation.json).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Turn evaluation.json into REPORT.md (the paper's Table 1 and 2 shapes) and the Kiviat
+    /// chart (kiviat.png, kiviat.svg).
+    Report {
+        /// evaluation.json written by `evaluate`.
+        #[arg(long)]
+        evaluation: PathBuf,
+        /// Output folder (default: the evaluation's folder).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn parse_splits(s: &str) -> Result<[f64; 3], String> {
@@ -140,7 +169,57 @@ fn run() -> anyhow::Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
+        Command::Evaluate {
+            dataset,
+            models,
+            triplets,
+            seed,
+            out,
+        } => evaluate(&dataset, &models, triplets, seed, &out),
+        Command::Report { evaluation, out } => report(&evaluation, out),
     }
+}
+
+fn evaluate(
+    dataset: &std::path::Path,
+    models: &[String],
+    triplets: usize,
+    seed: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let models = models
+        .iter()
+        .map(|m| {
+            let (name, path) = m
+                .split_once('=')
+                .with_context(|| format!("--model {m:?} is not NAME=FILE.onnx"))?;
+            Ok((name.to_string(), PathBuf::from(path)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let e = kindred_trainer::evaluation::evaluate(dataset, &models, triplets, seed)?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let path = out.join("evaluation.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&e)?)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    println!("{}", kindred_trainer::report::markdown(&e));
+    eprintln!("→ {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(evaluation: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(evaluation)
+        .with_context(|| format!("{}: cannot read", evaluation.display()))?;
+    let e: kindred_trainer::evaluation::Evaluation = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not an evaluation.json", evaluation.display()))?;
+    let out = out.unwrap_or_else(|| {
+        evaluation
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf()
+    });
+    kindred_trainer::report::write(&e, &out)?;
+    eprintln!("→ {}", out.join("REPORT.md").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
