@@ -1,8 +1,12 @@
 //! The `kindred` binary as a user runs it: real files in a temporary directory, exit codes,
 //! messages that name the file, and outputs read back with numbers checked.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::write_wav;
 
 use kindred_engine::FrontEndConfig;
 use kindred_engine::features::{Features, FrontEnd};
@@ -23,21 +27,6 @@ fn text(bytes: &[u8]) -> String {
 
 fn recording(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/librosa/{name}/source.ogg"))
-}
-
-/// A 22 050 Hz mono float WAV of `samples`.
-fn write_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 22_050,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    samples
-        .iter()
-        .for_each(|&s| writer.write_sample(s).unwrap());
-    writer.finalize().unwrap();
 }
 
 #[test]
