@@ -106,43 +106,46 @@ impl NiceEguiApp for KindredEditor {
         ResizableWindow::new("kindred")
             .min_size(Vec2::new(MIN_SIZE.width, MIN_SIZE.height))
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    input_line(ui, &snap);
-                    ui.separator();
-                    similarity_bars(ui, &snap, &weights);
-                    ui.add_space(4.0);
-                    history_strip(ui, &snap);
-                    ui.separator();
-                    top_matches(ui, &snap);
-                    ui.separator();
-                    ui.label(RichText::new("Weights").strong());
-                    egui::Grid::new("weights").num_columns(2).show(ui, |ui| {
-                        for (name, weight) in SIX_DIMENSIONS.iter().zip(&self.params.weights) {
-                            ui.label(*name);
-                            ui.add(widgets::ParamSlider::for_param(&weight.weight, &setter));
+                let frame = egui::Frame::new().inner_margin(egui::Margin::same(10));
+                frame.show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        input_line(ui, &snap);
+                        ui.separator();
+                        similarity_bars(ui, &snap, &weights);
+                        ui.add_space(4.0);
+                        history_strip(ui, &snap);
+                        ui.separator();
+                        top_matches(ui, &snap);
+                        ui.separator();
+                        ui.label(RichText::new("Weights").strong());
+                        egui::Grid::new("weights").num_columns(2).show(ui, |ui| {
+                            for (name, weight) in SIX_DIMENSIONS.iter().zip(&self.params.weights) {
+                                ui.label(*name);
+                                ui.add(widgets::ParamSlider::for_param(&weight.weight, &setter));
+                                ui.end_row();
+                            }
+                            ui.label("hop");
+                            ui.add(widgets::ParamSlider::for_param(&self.params.hop, &setter));
                             ui.end_row();
-                        }
-                        ui.label("hop");
-                        ui.add(widgets::ParamSlider::for_param(&self.params.hop, &setter));
-                        ui.end_row();
-                    });
-                    ui.separator();
-                    ui.horizontal(|ui| {
-                        ui.label("Library file");
-                        ui.text_edit_singleline(&mut self.library_field);
-                        if ui.button("Load").clicked() {
-                            self.choose_library();
-                        }
-                    });
-                    ui.horizontal(|ui| {
-                        ui.label("Reference track");
-                        ui.text_edit_singleline(&mut self.reference_field);
-                        if ui.button("Select").clicked() {
-                            self.choose_reference();
-                        }
-                    });
-                    ui.separator();
-                    status_lines(ui, &snap);
+                        });
+                        ui.separator();
+                        ui.horizontal(|ui| {
+                            ui.label("Library file");
+                            ui.text_edit_singleline(&mut self.library_field);
+                            if ui.button("Load").clicked() {
+                                self.choose_library();
+                            }
+                        });
+                        ui.horizontal(|ui| {
+                            ui.label("Reference track");
+                            ui.text_edit_singleline(&mut self.reference_field);
+                            if ui.button("Select").clicked() {
+                                self.choose_reference();
+                            }
+                        });
+                        ui.separator();
+                        status_lines(ui, &snap);
+                    })
                 });
             });
     }

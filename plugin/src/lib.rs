@@ -73,7 +73,10 @@ impl Kindred {
     /// The folder of this plugin's own binary (not the host's executable), where the bundle
     /// keeps ONNX Runtime and the model.
     fn binary_dir() -> Option<PathBuf> {
-        process_path::get_dylib_path().and_then(|p| p.parent().map(PathBuf::from))
+        let path = process_path::get_dylib_path()?;
+        // The standalone's path can be relative to the working directory it was started in.
+        let path = path.canonicalize().unwrap_or(path);
+        path.parent().map(PathBuf::from)
     }
 
     fn stop_worker(&mut self) {

@@ -342,6 +342,21 @@ impl Analysis {
         self.snapshot.activity = Activity::Loading;
         self.publish();
         self.load_model();
+        nice_plug::nice_log!(
+            "Kindred: ONNX Runtime {}; model {} on {}{}",
+            if self.snapshot.runtime.is_empty() {
+                "missing"
+            } else {
+                &self.snapshot.runtime
+            },
+            self.snapshot.model,
+            self.snapshot.device,
+            self.snapshot
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
         let config = self
             .embedder
             .as_ref()

@@ -11,7 +11,7 @@ use kindred_engine::key::{Key, Mode};
 use kindred_plugin::Kindred;
 use kindred_plugin::params::KindredParams;
 use kindred_plugin::ring;
-use kindred_plugin::worker::{Activity, Shared, Snapshot, Worker, WorkerSetup};
+use kindred_plugin::worker::{Activity, Command, Shared, Snapshot, Worker, WorkerSetup};
 use nice_assert_no_alloc::{
     AllocDisabler, assert_no_alloc, reset_violation_count, violation_count,
 };
@@ -321,4 +321,50 @@ fn audio_thread_cost_at_48k_64_frames() {
     );
     plugin.deactivate();
     assert!(per_block / budget < 0.01);
+}
+
+/// A library that is missing (e.g. a restored project from another machine) is reported in
+/// the snapshot, and the worker goes on analysing.
+#[test]
+fn a_missing_library_is_reported_not_fatal() {
+    let rate = 44_100.0;
+    let shared = Arc::new(Shared::default());
+    let (mut tap, consumer) = ring::ring(rate, shared.clone());
+    let (input, mut output) = triple_buffer::triple_buffer(&Snapshot::default());
+    let (commands, inbox) = crossbeam_channel::unbounded();
+    commands
+        .send(Command::Library(Some(
+            "/nonexistent/library.kindred".into(),
+        )))
+        .unwrap();
+    let worker = Worker::spawn(WorkerSetup {
+        input_rate: rate as u32,
+        ring: consumer,
+        snapshots: input,
+        params: Arc::new(KindredParams::default()),
+        shared,
+        inbox,
+        on_publish: Box::new(|| {}),
+        binary_dir: None,
+        device: Device::Cpu,
+    })
+    .unwrap();
+    let mut audio = music(rate, 4.0, 100.0, 0);
+    for chunk in audio.chunks_mut(4096) {
+        tap.push(&[chunk], true);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while output.read().windows < 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let snap = output.read().clone();
+    worker.stop();
+    assert!(
+        snap.library
+            .starts_with("missing: /nonexistent/library.kindred"),
+        "{}",
+        snap.library
+    );
+    assert!(snap.windows >= 1);
+    assert!(snap.comparison.reference.is_none());
 }
