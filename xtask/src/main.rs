@@ -145,6 +145,9 @@ fn test() -> Result<()> {
             // The whole-file benchmarks (run once each as tests) encode MP3 and Ogg Vorbis.
             ("lame", "lame"),
             ("oggenc", "vorbis-tools"),
+            // The plugin's standalone is screenshotted under Xvfb.
+            ("xvfb-run", "xvfb"),
+            ("import", "imagemagick"),
         ],
         "the tests",
     )?;
@@ -152,7 +155,7 @@ fn test() -> Result<()> {
     let runtime = onnx_runtime()?;
     // The host tests (tests/) load the bundles; the VST3 one runs pedalboard.
     bundle(
-        ["bundle", "kindred", "--release"]
+        ["bundle", "kindred", "--release", "--features", "standalone"]
             .map(String::from)
             .to_vec(),
     )?;
@@ -163,7 +166,9 @@ fn test() -> Result<()> {
             .args(["test", "--release", "--workspace", "--all-targets"])
             .env("ORT_DYLIB_PATH", runtime)
             .env("KINDRED_PEDALBOARD_PYTHON", pedalboard),
-    )
+    )?;
+    // The standalone with its editor, on a virtual display, without an audio device.
+    run("tests/standalone_screenshot.sh", &[])
 }
 
 /// The VST3 host of the plugin tests: pedalboard (and numpy) in `.cache/pedalboard-venv`, made
