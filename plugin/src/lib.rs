@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
-use kindred_engine::inference::Device;
+use kindred_engine::inference::{Device, Embedder};
 use nice_plug::prelude::*;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, RepaintNotifier, create_egui_editor,
@@ -43,6 +43,8 @@ pub struct Kindred {
     snapshots: Option<triple_buffer::Input<Snapshot>>,
     /// The editor until the host asks for it.
     editor: Option<KindredEditor>,
+    /// The model session while no worker holds it (kept across activations).
+    embedder: Option<Embedder>,
     /// Present while active.
     tap: Option<AudioTap>,
     worker: Option<Worker>,
@@ -62,6 +64,7 @@ impl Default for Kindred {
             inbox,
             snapshots: Some(snapshots),
             editor: Some(editor),
+            embedder: None,
             tap: None,
             worker: None,
             params,
@@ -81,9 +84,10 @@ impl Kindred {
 
     fn stop_worker(&mut self) {
         if let Some(worker) = self.worker.take()
-            && let Some(input) = worker.stop()
+            && let Some(leftovers) = worker.stop()
         {
-            self.snapshots = Some(input);
+            self.snapshots = Some(leftovers.snapshots);
+            self.embedder = leftovers.embedder;
         }
         self.tap = None;
     }
@@ -159,6 +163,7 @@ impl Plugin for Kindred {
             on_publish: Box::new(move || repaint.request_repaint()),
             binary_dir: Self::binary_dir(),
             device: Device::Auto,
+            embedder: self.embedder.take(),
         };
         match Worker::spawn(setup) {
             Ok(worker) => self.worker = Some(worker),

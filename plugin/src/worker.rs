@@ -189,12 +189,21 @@ pub struct WorkerSetup {
     pub binary_dir: Option<PathBuf>,
     /// Device for the model; the plugin uses [`Device::Auto`].
     pub device: Device,
+    /// The model session of an earlier worker, reused instead of loading the model again
+    /// (hosts may activate a plugin many times).
+    pub embedder: Option<Embedder>,
+}
+
+/// What a stopped worker hands back for the next one.
+pub struct Leftovers {
+    pub snapshots: triple_buffer::Input<Snapshot>,
+    pub embedder: Option<Embedder>,
 }
 
 /// A running worker. Dropping it stops it.
 pub struct Worker {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<triple_buffer::Input<Snapshot>>>,
+    thread: Option<JoinHandle<Leftovers>>,
 }
 
 impl Worker {
@@ -213,13 +222,13 @@ impl Worker {
         })
     }
 
-    /// Stops the thread and returns the snapshot input for the next worker (`None` if the
-    /// thread panicked).
-    pub fn stop(mut self) -> Option<triple_buffer::Input<Snapshot>> {
+    /// Stops the thread and returns the snapshot input and the model session for the next
+    /// worker (`None` if the thread panicked).
+    pub fn stop(mut self) -> Option<Leftovers> {
         self.join()
     }
 
-    fn join(&mut self) -> Option<triple_buffer::Input<Snapshot>> {
+    fn join(&mut self) -> Option<Leftovers> {
         self.stop.store(true, Ordering::Release);
         self.thread.take().and_then(|t| t.join().ok())
     }
@@ -244,18 +253,19 @@ struct Analysis {
 }
 
 impl Analysis {
-    fn new(setup: WorkerSetup, stop: Arc<AtomicBool>) -> Self {
+    fn new(mut setup: WorkerSetup, stop: Arc<AtomicBool>) -> Self {
         let snapshot = Snapshot {
             input_rate: setup.input_rate,
             device: "—",
             library: "none chosen".into(),
             ..Snapshot::default()
         };
+        let embedder = setup.embedder.take();
         Self {
             setup,
             stop,
             snapshot,
-            embedder: None,
+            embedder,
             matcher: None,
             reference: None,
             started: Instant::now(),
@@ -283,13 +293,16 @@ impl Analysis {
                 return;
             }
         };
-        let loaded = model::locate(None).and_then(|path| {
-            let options = EmbedderOptions {
-                device: self.setup.device,
-                threads: 1,
-            };
-            Embedder::load(&path, &options)
-        });
+        let loaded = match self.embedder.take() {
+            Some(embedder) => Ok(embedder),
+            None => model::locate(None).and_then(|path| {
+                let options = EmbedderOptions {
+                    device: self.setup.device,
+                    threads: 1,
+                };
+                Embedder::load(&path, &options)
+            }),
+        };
         match loaded {
             Ok(embedder) => {
                 let c = embedder.contract();
@@ -338,7 +351,7 @@ impl Analysis {
         }
     }
 
-    fn run(mut self) -> triple_buffer::Input<Snapshot> {
+    fn run(mut self) -> Leftovers {
         self.snapshot.activity = Activity::Loading;
         self.publish();
         self.load_model();
@@ -367,7 +380,10 @@ impl Analysis {
         }
         self.snapshot.activity = Activity::Idle;
         self.publish();
-        self.setup.snapshots
+        Leftovers {
+            snapshots: self.setup.snapshots,
+            embedder: self.embedder,
+        }
     }
 
     fn analyse_stream(&mut self, config: FrontEndConfig) -> kindred_engine::Result<()> {

@@ -194,6 +194,7 @@ fn feed_worker(rate: f32, seconds: f32) -> (Snapshot, Duration) {
         on_publish: Box::new(|| {}),
         binary_dir: None,
         device: Device::Cpu,
+        embedder: None,
     })
     .unwrap();
     let mut left = music(rate, seconds, 120.0, 0);
@@ -258,6 +259,7 @@ fn worker_reports_silence() {
         on_publish: Box::new(|| {}),
         binary_dir: None,
         device: Device::Cpu,
+        embedder: None,
     })
     .unwrap();
     let mut silence = vec![0.0f32; 4 * 48_000];
@@ -347,6 +349,7 @@ fn a_missing_library_is_reported_not_fatal() {
         on_publish: Box::new(|| {}),
         binary_dir: None,
         device: Device::Cpu,
+        embedder: None,
     })
     .unwrap();
     let mut audio = music(rate, 4.0, 100.0, 0);
