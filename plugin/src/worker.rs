@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::Receiver;
 use kindred_engine::FrontEndConfig;
 use kindred_engine::features::{Features, FrontEnd};
 use kindred_engine::inference::{Device, Embedder, EmbedderOptions, model, runtime};
@@ -406,11 +406,8 @@ impl Analysis {
         self.snapshot.activity = Activity::Filling;
         self.publish();
         while !self.stop.load(Ordering::Acquire) {
-            loop {
-                match self.setup.inbox.try_recv() {
-                    Ok(command) => self.handle(command),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
+            while let Ok(command) = self.setup.inbox.try_recv() {
+                self.handle(command);
             }
             let playing = self.setup.shared.playing.load(Ordering::Relaxed);
             if was_playing && !playing {

@@ -93,13 +93,13 @@ fn blocks(total: usize) -> Vec<usize> {
 
 /// The CLAP id of the parameter whose display name is `name`.
 fn param_id(plugin: &mut PluginInstance<TestHost>, name: &str) -> ClapId {
-    let mut handle = plugin.plugin_handle();
+    let handle = plugin.plugin_handle();
     let params: PluginParams = handle.get_extension().expect("params extension");
     let mut buffer = ParamInfoBuffer::new();
-    (0..params.count(&mut handle))
+    (0..params.count(&handle))
         .filter_map(|i| {
             params
-                .get_info(&mut handle, i, &mut buffer)
+                .get_info(&handle, i, &mut buffer)
                 .map(|p| (p.id, p.name.to_vec()))
         })
         .find(|(_, n)| String::from_utf8_lossy(n).trim_end_matches('\0') == name)
@@ -158,7 +158,7 @@ fn process(
                 let input_audio = in_ports.with_input_buffers([AudioPortBuffer {
                     latency: 0,
                     channels: AudioPortBufferType::f32_input_only(
-                        ins.iter_mut().map(|b| InputChannel::variable(b)),
+                        ins.iter_mut().map(InputChannel::variable),
                     ),
                 }]);
                 let mut output_audio = out_ports.with_output_buffers([AudioPortBuffer {
@@ -227,9 +227,9 @@ fn parameter_events_apply_and_state_round_trips() {
 
     let mut saved = Vec::new();
     {
-        let mut handle = plugin.plugin_handle();
+        let handle = plugin.plugin_handle();
         let state: PluginState = handle.get_extension().expect("state extension");
-        state.save(&mut handle, &mut saved).expect("state saves");
+        state.save(&handle, &mut saved).expect("state saves");
     }
     let text = String::from_utf8_lossy(&saved);
     assert!(
@@ -240,10 +240,10 @@ fn parameter_events_apply_and_state_round_trips() {
     let mut restored = instance(&entry);
     assert_eq!(param_value(&mut restored, weight), 1.0);
     {
-        let mut handle = restored.plugin_handle();
+        let handle = restored.plugin_handle();
         let state: PluginState = handle.get_extension().expect("state extension");
         state
-            .load(&mut handle, &mut saved.as_slice())
+            .load(&handle, &mut saved.as_slice())
             .expect("state loads");
     }
     assert!((param_value(&mut restored, weight) - 0.25).abs() < 1e-6);
