@@ -1,17 +1,20 @@
 //! `cargo xtask`: the project's entry points — `demo` (the main job), `test` (every check CI
-//! runs) and `bench` (Kindred against librosa) — each installing what it needs on a fresh
-//! machine first.
+//! runs), `bench` (Kindred against librosa) and `bundle` (the plugin, through nice-plug-xtask) —
+//! each installing what it needs on a fresh machine first.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|bench|ort>
+const USAGE: &str = "usage: cargo xtask <demo|test|bench|ort|bundle>
   demo   build kindred, index a folder of real recordings into a library and query it
-  test   run every test of the workspace (what CI runs)
+  test   run every test of the workspace (what CI runs), the plugin's host tests included
   bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)
-  ort    fetch ONNX Runtime 1.31.1 from the PyPI wheel into .cache/onnxruntime/";
+  ort    fetch ONNX Runtime 1.31.1 from the PyPI wheel into .cache/onnxruntime/
+  bundle kindred --release [--features standalone]
+         build target/bundled/Kindred.clap and Kindred.vst3 (nice-plug-xtask) with ONNX
+         Runtime and the default model inside; any other nice-plug-xtask command works too";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(),
         Some("ort") => onnx_runtime().map(|path| println!("{}", path.display())),
+        Some("bundle" | "bundle-universal" | "known-packages") => bundle(args),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -199,17 +203,165 @@ fn test() -> Result<()> {
             // The whole-file benchmarks (run once each as tests) encode MP3 and Ogg Vorbis.
             ("lame", "lame"),
             ("oggenc", "vorbis-tools"),
+            // The plugin's standalone links ALSA and JACK, and is screenshotted under Xvfb.
+            ("/usr/include/alsa/asoundlib.h", "libasound2-dev"),
+            ("/usr/include/jack/jack.h", "libjack-jackd2-dev"),
+            ("xvfb-run", "xvfb"),
+            ("import", "imagemagick"),
+            // The evaluation report's chart text.
+            (
+                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                "fonts-dejavu-core",
+            ),
         ],
         "the tests",
     )?;
     run("cargo", &["fmt", "--all", "--check"])?;
     let runtime = onnx_runtime()?;
+    // The host tests (tests/) load the bundles; the VST3 one runs pedalboard.
+    bundle(
+        ["bundle", "kindred", "--release", "--features", "standalone"]
+            .map(String::from)
+            .to_vec(),
+    )?;
+    let pedalboard = pedalboard_venv()?;
     // --all-targets also runs every criterion benchmark once, in its test mode.
     run_command(
         Command::new("cargo")
             .args(["test", "--release", "--workspace", "--all-targets"])
-            .env("ORT_DYLIB_PATH", runtime),
-    )
+            .env("ORT_DYLIB_PATH", runtime)
+            .env("KINDRED_PEDALBOARD_PYTHON", pedalboard),
+    )?;
+    // The standalone with its editor, on a virtual display, without an audio device.
+    run("tests/standalone_screenshot.sh", &[])
+}
+
+/// The VST3 host of the plugin tests: pedalboard (and numpy) in `.cache/pedalboard-venv`, made
+/// with any local Python 3 if missing. Returns its Python.
+fn pedalboard_venv() -> Result<PathBuf> {
+    let venv = root().join(".cache/pedalboard-venv");
+    let python = venv.join("bin/python");
+    let ready = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import pedalboard, numpy"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && ready(&python) {
+        return Ok(python);
+    }
+    let base = on_path("python3").context("`python3` is needed for the VST3 host test")?;
+    let venv_str = venv.to_str().context("non-UTF-8 cache path")?;
+    run(
+        base.to_str().context("non-UTF-8 Python path")?,
+        &["-m", "venv", venv_str],
+    )?;
+    let pip = venv.join("bin/pip");
+    run(
+        pip.to_str().context("non-UTF-8 venv path")?,
+        &["install", "--quiet", PEDALBOARD, NUMPY],
+    )?;
+    Ok(python)
+}
+
+// ---- `cargo xtask bundle` ----------------------------------------------------------------
+
+/// The VST3 host of the plugin tests, and what its test script needs.
+const PEDALBOARD: &str = "pedalboard==0.9.26";
+const NUMPY: &str = "numpy<3";
+
+/// The plugin's package. `kindred` is the name users type; the package is not called that
+/// because the engine's CLI binary is, and nice-plug-xtask would bundle that binary as the
+/// standalone.
+const PLUGIN_PACKAGE: &str = "kindred-plugin";
+/// The standalone binary (built with `--features standalone`).
+const STANDALONE: &str = "kindred-standalone";
+/// The default model, shipped inside the bundles when it exists.
+const DEFAULT_MODEL: &str = "models/kindred-6d.onnx";
+
+/// `cargo xtask bundle kindred --release`: nice-plug-xtask builds and bundles the plugin, then
+/// ONNX Runtime and the default model go where the plugin looks for them (the folder of its
+/// own binary, or that folder's `lib/` and `models/`; see `engine::inference::runtime`):
+/// - `Kindred.vst3/Contents/x86_64-linux/`: next to `Kindred.so`, inside the bundle;
+/// - `lib/` and `models/` next to `Kindred.clap` (a CLAP on Linux is a single file, so its
+///   companions sit beside it and are installed with it);
+/// - the standalone, when built, goes to `target/bundled/kindred-standalone` and finds the
+///   same `lib/` and `models/`.
+fn bundle(args: Vec<String>) -> Result<()> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            if a == "kindred" {
+                PLUGIN_PACKAGE.into()
+            } else {
+                a
+            }
+        })
+        .collect();
+    let ours = args.iter().any(|a| a == PLUGIN_PACKAGE);
+    let standalone = args
+        .windows(2)
+        .any(|w| w[0] == "--features" && w[1].contains("standalone"))
+        || args
+            .iter()
+            .any(|a| a.starts_with("--features=") && a.contains("standalone"));
+    if standalone {
+        apt_packages(
+            &[
+                ("/usr/include/alsa/asoundlib.h", "libasound2-dev"),
+                ("/usr/include/jack/jack.h", "libjack-jackd2-dev"),
+            ],
+            "the standalone build",
+        )?;
+    }
+    let release = args.iter().any(|a| a == "--release");
+    nice_plug_xtask::main_with_args("cargo xtask", args)?;
+    if !ours {
+        return Ok(());
+    }
+    let bundled = target_dir().join("bundled");
+    let runtime = onnx_runtime()?;
+    let model = root().join(DEFAULT_MODEL);
+    let model = model.is_file().then_some(model);
+    if model.is_none() {
+        eprintln!(
+            "xtask: warning: {DEFAULT_MODEL} does not exist yet; the bundles carry no model \
+             (the plugin then shows tempo and key only and says so)"
+        );
+    }
+    let vst3 = bundled.join("Kindred.vst3/Contents/x86_64-linux");
+    let mut places = vec![(vst3.clone(), vst3)];
+    places.push((bundled.join("lib"), bundled.join("models")));
+    for (lib_dir, model_dir) in places {
+        copy_into(&runtime, &lib_dir)?;
+        if let Some(model) = &model {
+            copy_into(model, &model_dir)?;
+        }
+    }
+    if standalone {
+        let profile = if release { "release" } else { "debug" };
+        copy_into(&target_dir().join(profile).join(STANDALONE), &bundled)?;
+    }
+    eprintln!(
+        "xtask: ONNX Runtime{} copied into {}",
+        if model.is_some() {
+            " and the model"
+        } else {
+            ""
+        },
+        bundled.display()
+    );
+    Ok(())
+}
+
+/// Copies `file` into `dir` (created if missing), keeping its name and permissions.
+fn copy_into(file: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let name = file.file_name().context("a file to copy has no name")?;
+    std::fs::copy(file, dir.join(name))
+        .with_context(|| format!("cannot copy {} into {}", file.display(), dir.display()))?;
+    Ok(())
 }
 
 // ---- `cargo xtask ort` -------------------------------------------------------------------

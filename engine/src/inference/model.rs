@@ -27,7 +27,8 @@ pub fn repository_models() -> PathBuf {
 }
 
 /// The model to use: `explicit` (from `--model`), else `KINDRED_MODEL`, else the default model
-/// next to the executable (or in its `models/` folder), else the repository's `models/`.
+/// next to the binary named by [`runtime::set_binary_dir`] (a plugin's own library), else next
+/// to the executable (or in that folder's `models/`), else the repository's `models/`.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         return Ok(path.to_path_buf());
@@ -36,6 +37,10 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let mut candidates = Vec::new();
+    if let Some(dir) = runtime::binary_dir() {
+        candidates.push(dir.join(DEFAULT_MODEL));
+        candidates.push(dir.join("models").join(DEFAULT_MODEL));
+    }
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))
@@ -44,6 +49,13 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
         candidates.push(dir.join("models").join(DEFAULT_MODEL));
     }
     candidates.push(repository_models().join(DEFAULT_MODEL));
+    // The plugin's folder is the executable's when the standalone runs: look there once.
+    let mut seen = Vec::new();
+    candidates.retain(|p| {
+        let new = !seen.contains(p);
+        seen.push(p.clone());
+        new
+    });
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
         return Ok(found.clone());
     }

@@ -3,9 +3,11 @@
 //!
 //! Lookup order, first hit wins:
 //! 1. `ORT_DYLIB_PATH` — an explicit path; if it is set but wrong, that is the error reported.
-//! 2. Next to the running executable, or in its `lib/` folder (a plugin bundle ships the
+//! 2. Next to the binary given to [`set_binary_dir`], or in its `lib/` folder: a plugin runs in
+//!    a host's process, so its bundle's folder is not the executable's and the plugin names it.
+//! 3. Next to the running executable, or in its `lib/` folder (a plugin bundle ships the
 //!    library beside the plugin binary).
-//! 3. The project cache `.cache/onnxruntime/` that `cargo xtask ort` fills from the PyPI wheel
+//! 4. The project cache `.cache/onnxruntime/` that `cargo xtask ort` fills from the PyPI wheel
 //!    `onnxruntime==1.31.1`.
 //!
 //! The library is loaded once per process; later calls return the first outcome.
@@ -27,6 +29,22 @@ pub const LIBRARY_NAME: &str = if cfg!(target_os = "windows") {
 };
 /// The environment variable naming the library explicitly.
 pub const ENV_VAR: &str = "ORT_DYLIB_PATH";
+
+static BINARY_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the folder of the binary that carries the engine when that is not the running
+/// executable — a plugin's own library inside a host. The runtime ([`locate`]) and the default
+/// model ([`super::model::locate`]) are then looked for there (and in its `lib/` and `models/`
+/// folders) before the executable's folder. Call it before the first [`load`]; the first call
+/// in a process wins and later ones return `false`.
+pub fn set_binary_dir(dir: PathBuf) -> bool {
+    BINARY_DIR.set(dir).is_ok()
+}
+
+/// The folder given to [`set_binary_dir`], if any.
+pub fn binary_dir() -> Option<&'static Path> {
+    BINARY_DIR.get().map(PathBuf::as_path)
+}
 
 /// The project cache filled by `cargo xtask ort`.
 pub fn project_cache() -> PathBuf {
@@ -53,6 +71,10 @@ fn candidates() -> Vec<(PathBuf, &'static str)> {
         return vec![(PathBuf::from(path), ENV_VAR)];
     }
     let mut out = Vec::new();
+    if let Some(dir) = binary_dir() {
+        out.push((dir.join(LIBRARY_NAME), "next to the plugin"));
+        out.push((dir.join("lib").join(LIBRARY_NAME), "next to the plugin"));
+    }
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))
@@ -61,6 +83,13 @@ fn candidates() -> Vec<(PathBuf, &'static str)> {
         out.push((dir.join("lib").join(LIBRARY_NAME), "next to the executable"));
     }
     out.push((project_cache().join(LIBRARY_NAME), "project cache"));
+    // The plugin's folder is the executable's when the standalone runs: look there once.
+    let mut seen = Vec::new();
+    out.retain(|(p, _)| {
+        let new = !seen.contains(p);
+        seen.push(p.clone());
+        new
+    });
     out
 }
 

@@ -1,0 +1,301 @@
+//! The egui editor: reads the newest [`Snapshot`] and draws it; the weight and hop sliders are
+//! the plugin's parameters; the library and reference choices are persisted fields sent to the
+//! worker.
+//!
+//! Layout, top to bottom: the input's BPM and key; six per-dimension bars and the combined
+//! score against the selected reference; the similarity-over-time strip; the top library
+//! matches with per-dimension mini-bars; the weights and hop; library and reference choosers;
+//! the status line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use egui::{Color32, RichText, Sense, Stroke, Vec2};
+use kindred_engine::contract::SIX_DIMENSIONS;
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::prelude::*;
+use nice_plug_egui::resizable_window::ResizableWindow;
+use nice_plug_egui::{NiceEguiApp, widgets};
+
+use crate::params::KindredParams;
+use crate::worker::{Activity, Command, HISTORY, Snapshot, combined};
+
+pub const DEFAULT_SIZE: LogicalSize<f32> = LogicalSize::new(760.0, 720.0);
+const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(480.0, 420.0);
+pub const RESIZE_HINT: ResizeHint = ResizeHint::resizable().with_min_logical_size(MIN_SIZE);
+
+const BAR: Color32 = Color32::from_rgb(90, 170, 230);
+const COMBINED: Color32 = Color32::from_rgb(240, 180, 60);
+const TRACK: Color32 = Color32::from_gray(50);
+
+/// The editor app; it outlives editor windows (opened and closed by the host).
+pub struct KindredEditor {
+    params: Arc<KindredParams>,
+    snapshots: triple_buffer::Output<Snapshot>,
+    commands: Sender<Command>,
+    gui: Option<GuiContext>,
+    library_field: String,
+    reference_field: String,
+}
+
+impl KindredEditor {
+    pub fn new(
+        params: Arc<KindredParams>,
+        snapshots: triple_buffer::Output<Snapshot>,
+        commands: Sender<Command>,
+    ) -> Self {
+        Self {
+            params,
+            snapshots,
+            commands,
+            gui: None,
+            library_field: String::new(),
+            reference_field: String::new(),
+        }
+    }
+
+    fn choose_library(&mut self) {
+        let text = self.library_field.trim();
+        let path = (!text.is_empty()).then(|| PathBuf::from(text));
+        if let Ok(mut library) = self.params.library.lock() {
+            library.clone_from(&path);
+        }
+        let _ = self.commands.send(Command::Library(path));
+    }
+
+    fn choose_reference(&mut self) {
+        let text = self.reference_field.trim();
+        let name = (!text.is_empty()).then(|| text.to_string());
+        if let Ok(mut reference) = self.params.reference.lock() {
+            reference.clone_from(&name);
+        }
+        let _ = self.commands.send(Command::Reference(name));
+    }
+}
+
+impl NiceEguiApp for KindredEditor {
+    fn build(
+        &mut self,
+        _egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        self.library_field = self
+            .params
+            .library_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        self.reference_field = self.params.reference_name().unwrap_or_default();
+        self.gui = Some(gui);
+        Ok(())
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        let Some(gui) = self.gui.clone() else {
+            return;
+        };
+        let setter = gui.param_setter();
+        let snap = self.snapshots.read().clone();
+        let weights = self.params.weight_values();
+        ResizableWindow::new("kindred")
+            .min_size(Vec2::new(MIN_SIZE.width, MIN_SIZE.height))
+            .show(ui, |ui| {
+                let frame = egui::Frame::new().inner_margin(egui::Margin::same(10));
+                frame.show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        input_line(ui, &snap);
+                        ui.separator();
+                        similarity_bars(ui, &snap, &weights);
+                        ui.add_space(4.0);
+                        history_strip(ui, &snap);
+                        ui.separator();
+                        top_matches(ui, &snap);
+                        ui.separator();
+                        ui.label(RichText::new("Weights").strong());
+                        egui::Grid::new("weights").num_columns(2).show(ui, |ui| {
+                            for (name, weight) in SIX_DIMENSIONS.iter().zip(&self.params.weights) {
+                                ui.label(*name);
+                                ui.add(widgets::ParamSlider::for_param(&weight.weight, &setter));
+                                ui.end_row();
+                            }
+                            ui.label("hop");
+                            ui.add(widgets::ParamSlider::for_param(&self.params.hop, &setter));
+                            ui.end_row();
+                        });
+                        ui.separator();
+                        ui.horizontal(|ui| {
+                            ui.label("Library file");
+                            ui.text_edit_singleline(&mut self.library_field);
+                            if ui.button("Load").clicked() {
+                                self.choose_library();
+                            }
+                        });
+                        ui.horizontal(|ui| {
+                            ui.label("Reference track");
+                            ui.text_edit_singleline(&mut self.reference_field);
+                            if ui.button("Select").clicked() {
+                                self.choose_reference();
+                            }
+                        });
+                        ui.separator();
+                        status_lines(ui, &snap);
+                    })
+                });
+            });
+    }
+}
+
+/// BPM and key of the input, or why there are none.
+fn input_line(ui: &mut egui::Ui, snap: &Snapshot) {
+    ui.horizontal(|ui| {
+        let big = |s: String| RichText::new(s).size(26.0).strong();
+        match (snap.activity, snap.tempo, snap.key) {
+            (Activity::Silence, ..) => {
+                ui.label(big("silence".into()));
+            }
+            (_, Some(tempo), Some(key)) => {
+                let bpm = if tempo.bpm > 0.0 {
+                    format!("{:.0} BPM", tempo.bpm)
+                } else {
+                    "— BPM".into()
+                };
+                ui.label(big(bpm));
+                ui.add_space(24.0);
+                ui.label(big(key.key.to_string()));
+                ui.label(format!(
+                    "(confidence: tempo {:.0} %, key {:.0} %)",
+                    tempo.confidence * 100.0,
+                    key.confidence * 100.0
+                ));
+            }
+            (Activity::Filling, ..) => {
+                ui.label(big(format!("listening… {:.1} / 3 s", snap.filled_seconds)));
+            }
+            _ => {
+                ui.label(big("waiting for audio".into()));
+            }
+        }
+    });
+}
+
+/// A horizontal bar from 0 to 1 with a label on it.
+fn bar(ui: &mut egui::Ui, value: Option<f32>, width: f32, height: f32, color: Color32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, height), Sense::hover());
+    let painter = ui.painter();
+    painter.rect_filled(rect, 2.0, TRACK);
+    if let Some(v) = value {
+        let mut fill = rect;
+        fill.set_width(rect.width() * v.clamp(0.0, 1.0));
+        painter.rect_filled(fill, 2.0, color);
+    }
+}
+
+fn similarity_bars(ui: &mut egui::Ui, snap: &Snapshot, weights: &[f32; 6]) {
+    let reference = snap.comparison.reference;
+    ui.label(RichText::new("Similarity to the reference").strong());
+    let width = (ui.available_width() - 160.0).max(100.0);
+    egui::Grid::new("bars").num_columns(3).show(ui, |ui| {
+        for (i, name) in SIX_DIMENSIONS.iter().enumerate() {
+            let value = reference.map(|r| r[i]);
+            ui.label(*name);
+            bar(ui, value, width, 14.0, BAR);
+            ui.label(percent(value));
+            ui.end_row();
+        }
+        let total = reference.map(|r| combined(&r, weights));
+        ui.label(RichText::new("combined").strong());
+        bar(ui, total, width, 18.0, COMBINED);
+        ui.label(RichText::new(percent(total)).strong());
+        ui.end_row();
+    });
+    if reference.is_none() {
+        ui.weak("No reference: choose a library file and a reference track below.");
+    }
+}
+
+fn percent(value: Option<f32>) -> String {
+    value.map_or("—".into(), |v| format!("{:.0} %", v * 100.0))
+}
+
+/// The combined score of the last [`HISTORY`] windows, newest on the right.
+fn history_strip(ui: &mut egui::Ui, snap: &Snapshot) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 48.0), Sense::hover());
+    let painter = ui.painter();
+    painter.rect_filled(rect, 2.0, TRACK);
+    let step = rect.width() / (HISTORY - 1) as f32;
+    let offset = HISTORY - snap.history.len();
+    let mut run = Vec::new();
+    for (i, v) in snap.history.iter().enumerate() {
+        match v {
+            Some(v) => run.push(egui::pos2(
+                rect.left() + (offset + i) as f32 * step,
+                rect.bottom() - v.clamp(0.0, 1.0) * rect.height(),
+            )),
+            None => {
+                if run.len() > 1 {
+                    painter.line(std::mem::take(&mut run), Stroke::new(1.5, COMBINED));
+                }
+                run.clear();
+            }
+        }
+    }
+    if run.len() > 1 {
+        painter.line(run, Stroke::new(1.5, COMBINED));
+    }
+}
+
+fn top_matches(ui: &mut egui::Ui, snap: &Snapshot) {
+    ui.label(RichText::new("Closest library tracks").strong());
+    if snap.comparison.matches.is_empty() {
+        ui.weak("No library loaded.");
+        return;
+    }
+    egui::Grid::new("matches").num_columns(3).show(ui, |ui| {
+        for m in &snap.comparison.matches {
+            ui.label(&m.name);
+            ui.label(format!("{:.0} %", m.combined * 100.0));
+            ui.horizontal(|ui| {
+                for v in m.per_dimension {
+                    bar(ui, Some(v), 22.0, 10.0, BAR);
+                }
+            });
+            ui.end_row();
+        }
+    });
+}
+
+/// Model, runtime, device, latency, skipped windows, library and errors in plain words.
+fn status_lines(ui: &mut egui::Ui, snap: &Snapshot) {
+    let activity = match snap.activity {
+        Activity::Idle => "inactive",
+        Activity::Loading => "loading the model",
+        Activity::Filling => "listening",
+        Activity::Silence => "silence: not analysed",
+        Activity::Analysing => "analysing",
+    };
+    let transport = if snap.playing { "playing" } else { "stopped" };
+    ui.weak(format!(
+        "{activity} · transport {transport} · {} windows · {} skipped · {} samples dropped · \
+         latency {:.0} ms · worker {:.0} % of a core · input {} Hz",
+        snap.windows,
+        snap.skipped_windows,
+        snap.dropped_samples,
+        snap.latency_ms,
+        snap.cpu_load * 100.0,
+        snap.input_rate
+    ));
+    ui.weak(format!("model: {} · on {}", snap.model, snap.device));
+    if !snap.runtime.is_empty() {
+        ui.weak(format!("ONNX Runtime: {}", snap.runtime));
+    }
+    ui.weak(format!("library: {}", snap.library));
+    if let Some(error) = &snap.error {
+        ui.colored_label(Color32::from_rgb(230, 110, 90), error);
+    }
+}
