@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod model;
 pub mod training;
 
