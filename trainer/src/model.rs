@@ -226,8 +226,15 @@ impl CsnConfig {
             .with_head_out(8)
     }
 
-    /// The default: trains on a 2-core CPU within about an hour on the built dataset (widths
-    /// chosen from measured seconds per epoch; see `training.rs`).
+    /// The default: about an hour of training on a 2-core CPU on the built dataset.
+    ///
+    /// Measured on the full dataset (7 127 training windows, batch 32, 223 steps per epoch,
+    /// 24 validation batches) with the release build, on a 2-core machine shared with other
+    /// builds (the process got 0.67 core on average): 1.16 s per step and 68 s for 40 steps
+    /// plus validation, i.e. ≈ 280 s per epoch under that load. CPU time was 0.87 core-seconds
+    /// per step, so on 2 free cores an epoch takes ≈ 100 s and 35 epochs ≈ 1 h (an estimate
+    /// from CPU time, not a measured wall time). `--steps` shortens epochs if needed.
+    /// The first version (stride-1 stems, branch maps [8, 16]) cost about three times as much.
     pub fn default_cpu() -> Self {
         Self::new()
     }
