@@ -2,13 +2,16 @@
 //! (paper Fig. 1b) and the single-input baseline of Lee et al. (Fig. 1a).
 //!
 //! ```text
-//! mel  [B,1,128,259] ─ standardise ─ ConvBlock(pool 4×4) ─ Inception(2×2) ─ Inception(2×2) ─┐
-//! cens [B,1, 16,259] ─────────────── ConvBlock(pool 2×4) ─ Inception(1×2) ─ Inception(1×2) ─┼ cat ─ Inception(2×2)… ─ global avg ─ dense ─ layer norm
-//! tgram[B,1,384,259] ─────────────── ConvBlock(pool 12×4)─ Inception(2×2) ─ Inception(2×2) ─┘       [B,3r,8,16]        [B,h]      [B,E]    [B,E]
+//!                                      conv 3×3/2 → pool      Inception → pool  Inception
+//! mel  [B,1,128,259] ─ standardise ─ [63,129] → 4×4 [15,32] ─ 2×2 [7,16] ─ [7,16] ─┐
+//! cens [B,1, 16,259] ─────────────── [ 7,129] → 1×4 [ 7,32] ─ 1×2 [7,16] ─ [7,16] ─┼ cat [B,3r,7,16]
+//! tgram[B,1,384,259] ─────────────── [191,129]→12×4 [15,32] ─ 2×2 [7,16] ─ [7,16] ─┘
+//!   ─ Inception → pool 2×2 [B,h,3,8] (─ Inception…) ─ global avg [B,h] ─ dense [B,E] ─ layer norm
 //! ```
 //!
-//! Every branch ends in a `[B, reduce, 8, 16]` map (the pools above are chosen for that), so the
-//! maps concatenate on channels. The single-input baseline is the mel branch and the same head.
+//! Every branch ends in a `[B, reduce, 7, 16]` map (the pools above are chosen for that), so
+//! the maps concatenate on channels. The stride-2 first convolution and early pooling keep the
+//! cost on a 2-core CPU down: the full-resolution tempogram (384 × 259) dominated otherwise. The single-input baseline is the mel branch and the same head.
 //!
 //! Decisions (measured, not guessed; see also [`CsnConfig::default_cpu`]):
 //! - An *Inception block* is a naïve Inception module (parallel 1×1, 3×3 and 5×5 convolutions with
@@ -42,7 +45,8 @@ pub const SLICE_WIDTH: usize = 64;
 /// Epsilon of the embedding's layer normalisation.
 const LAYER_NORM_EPS: f64 = 1e-5;
 
-/// A convolutional block: 3×3 convolution (same padding), optional batch norm, ReLU, max pool.
+/// A convolutional block: 3×3 convolution with stride 2 (no padding), optional batch norm,
+/// ReLU, max pool.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
@@ -54,14 +58,14 @@ impl ConvBlock {
     fn new(device: &Device, channels: [usize; 2], pool: [usize; 2], batch_norm: bool) -> Self {
         Self {
             conv: Conv2dConfig::new(channels, [3, 3])
-                .with_padding(PaddingConfig2d::Same)
+                .with_stride([2, 2])
                 .init(device),
             norm: batch_norm.then(|| BatchNormConfig::new(channels[1]).init(device)),
             pool: MaxPool2dConfig::new(pool).init(),
         }
     }
 
-    /// `[B, in, H, W]` → `[B, out, H / pool₀, W / pool₁]`.
+    /// `[B, in, H, W]` → conv `[B, out, (H − 1) / 2, (W − 1) / 2]` → `[B, out, ·/pool₀, ·/pool₁]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv.forward(x);
         let x = match &self.norm {
@@ -169,7 +173,7 @@ impl Branch {
         }
     }
 
-    /// `[B, 1, rows, 259]` → `[B, reduce, 8, 16]`.
+    /// `[B, 1, rows, 259]` → `[B, reduce, 7, 16]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.inception2
             .forward(self.inception1.forward(self.conv.forward(x)))
@@ -179,7 +183,7 @@ impl Branch {
 /// Configuration of a [`Csn`].
 ///
 /// Sizes ([`CsnConfig::tiny`], [`CsnConfig::default_cpu`], [`CsnConfig::large`]) differ only in
-/// widths; the pools (and so the `[·, 8, 16]` branch maps) are fixed by the input shapes.
+/// widths; the pools (and so the `[·, 7, 16]` branch maps) are fixed by the input shapes.
 #[derive(Config, Debug)]
 pub struct CsnConfig {
     /// Multi-input (mel, CENS, tempogram; Fig. 1b) or mel only (Fig. 1a).
@@ -222,8 +226,15 @@ impl CsnConfig {
             .with_head_out(8)
     }
 
-    /// The default: trains on a 2-core CPU within about an hour on the built dataset (widths
-    /// chosen from measured seconds per epoch; see `training.rs`).
+    /// The default: about an hour of training on a 2-core CPU on the built dataset.
+    ///
+    /// Measured on the full dataset (7 127 training windows, batch 32, 223 steps per epoch,
+    /// 24 validation batches) with the release build, on a 2-core machine shared with other
+    /// builds (the process got 0.67 core on average): 1.16 s per step and 68 s for 40 steps
+    /// plus validation, i.e. ≈ 280 s per epoch under that load. CPU time was 0.87 core-seconds
+    /// per step, so on 2 free cores an epoch takes ≈ 100 s and 35 epochs ≈ 1 h (an estimate
+    /// from CPU time, not a measured wall time). `--steps` shortens epochs if needed.
+    /// The first version (stride-1 stems, branch maps [8, 16]) cost about three times as much.
     pub fn default_cpu() -> Self {
         Self::new()
     }
@@ -265,7 +276,7 @@ impl CsnConfig {
                     if i == 0 { branch_in } else { self.head_out },
                     self.head_width,
                     self.head_out,
-                    if i == 0 { [2, 2] } else { [1, 1] },
+                    if i == 0 { [2, 2] } else { [1, 1] }, // [B, h, 3, 8]
                     self.batch_norm,
                 )
             })
@@ -277,13 +288,13 @@ impl CsnConfig {
         Csn {
             mel_mean: constant(0.0),
             mel_std: constant(1.0),
-            mel: Branch::new(device, self, [4, 4], [[2, 2], [2, 2]]),
+            mel: Branch::new(device, self, [4, 4], [[2, 2], [1, 1]]),
             cens: self
                 .multi_input
-                .then(|| Branch::new(device, self, [2, 4], [[1, 2], [1, 2]])),
+                .then(|| Branch::new(device, self, [1, 4], [[1, 2], [1, 1]])),
             tempogram: self
                 .multi_input
-                .then(|| Branch::new(device, self, [12, 4], [[2, 2], [2, 2]])),
+                .then(|| Branch::new(device, self, [12, 4], [[2, 2], [1, 1]])),
             head,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             dense: LinearConfig::new(
@@ -363,17 +374,17 @@ impl Csn {
         tempogram: Option<Tensor<4>>,
     ) -> Tensor<2> {
         let mel = (mel - self.mel_mean.val()) / self.mel_std.val();
-        let mel = self.mel.forward(mel); // [B, r, 8, 16]
+        let mel = self.mel.forward(mel); // [B, r, 7, 16]
         let mut x = match (&self.cens, &self.tempogram) {
             (Some(cb), Some(tb)) => {
                 let cens = cb.forward(cens.expect("a multi-input CSN needs CENS"));
                 let tempogram = tb.forward(tempogram.expect("a multi-input CSN needs a tempogram"));
-                Tensor::cat(vec![mel, cens, tempogram], 1) // [B, 3r, 8, 16]
+                Tensor::cat(vec![mel, cens, tempogram], 1) // [B, 3r, 7, 16]
             }
             _ => mel,
         };
         for block in &self.head {
-            x = block.forward(x); // [B, h, 4, 8]
+            x = block.forward(x); // [B, h, 3, 8]
         }
         let x = self.pool.forward(x); // [B, h, 1, 1]
         let [batch, channels, _, _] = x.dims();
