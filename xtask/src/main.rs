@@ -8,7 +8,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "usage: cargo xtask <demo|test|bench|ort|bundle>
-  demo   build kindred, index a folder of real recordings into a library and query it
+  demo   bundle the plugin, build kindred, index a folder of real recordings into a library
+         and query it
   test   run every test of the workspace (what CI runs), the plugin's host tests included
   bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)
   ort    fetch ONNX Runtime 1.31.1 from the PyPI wheel into .cache/onnxruntime/
@@ -131,6 +132,15 @@ fn demo_music() -> Result<PathBuf> {
 
 fn demo() -> Result<()> {
     onnx_runtime()?;
+    println!("== Building the plugin bundles (ONNX Runtime and the default model inside) ==");
+    bundle(
+        ["bundle", "kindred", "--release"]
+            .map(String::from)
+            .to_vec(),
+    )?;
+    for b in ["Kindred.clap", "Kindred.vst3"] {
+        println!("  {}", target_dir().join("bundled").join(b).display());
+    }
     run(
         "cargo",
         &[
