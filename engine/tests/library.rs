@@ -647,3 +647,11 @@ fn live_matcher_finds_references_and_ranks_the_library() {
     }
     assert!(want.combined < 99.99, "t0 is not t3: {}", want.combined);
 }
+
+#[test]
+fn a_new_library_gets_its_folder() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("new/sub/lib.kindred");
+    Library::create(&path, MODEL, &layout()).unwrap();
+    assert_eq!(Library::open(&path).unwrap().len(), 0);
+}

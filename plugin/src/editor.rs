@@ -23,7 +23,7 @@ use nice_plug_egui::{NiceEguiApp, widgets};
 use crate::params::KindredParams;
 use crate::worker::{Activity, Command, HISTORY, Snapshot};
 
-pub const DEFAULT_SIZE: LogicalSize<f32> = LogicalSize::new(760.0, 720.0);
+pub const DEFAULT_SIZE: LogicalSize<f32> = LogicalSize::new(760.0, 880.0);
 const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(480.0, 420.0);
 pub const RESIZE_HINT: ResizeHint = ResizeHint::resizable().with_min_logical_size(MIN_SIZE);
 
@@ -329,6 +329,21 @@ fn top_matches(ui: &mut egui::Ui, snap: &Snapshot) {
         return;
     }
     egui::Grid::new("matches").num_columns(3).show(ui, |ui| {
+        ui.label("");
+        ui.label("");
+        ui.horizontal(|ui| {
+            for name in SIX_DIMENSIONS {
+                let (rect, _) = ui.allocate_exact_size(Vec2::new(22.0, 12.0), Sense::hover());
+                ui.painter().text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    &name[..2],
+                    egui::FontId::proportional(10.0),
+                    ui.visuals().weak_text_color(),
+                );
+            }
+        });
+        ui.end_row();
         for m in &snap.comparison.matches {
             ui.label(&m.name);
             ui.label(format!("{:.0} %", m.scores.combined * 100.0));

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use kindred_engine::contract::SIX_DIMENSIONS;
+use kindred_plugin::params::DEFAULT_HOP;
 use kindred_plugin::stream::{StreamOptions, stream_file};
-use kindred_plugin::worker::{Scores, Snapshot};
+use kindred_plugin::worker::{Activity, Scores, Snapshot};
 use plotters::prelude::*;
 
 /// Where the chart's font is looked for (Debian `fonts-dejavu-core`).
@@ -49,12 +50,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
+    let hop = DEFAULT_HOP;
     let options = StreamOptions {
         library: args.library.clone(),
         reference: args.reference.clone(),
         ..StreamOptions::default()
     };
     let mut timeline: Vec<(f64, Scores)> = Vec::new();
+    let mut analysis_ms = Vec::new();
     let mut header = false;
     let last = stream_file(&args.audio, &options, |seconds, snap| {
         if !header {
@@ -64,18 +67,23 @@ fn run(args: Args) -> Result<()> {
             header = true;
         }
         println!("{}", line(seconds, snap, args.top));
+        if snap.activity == Activity::Analysing {
+            analysis_ms.push(snap.latency_ms);
+        }
         if let Some(scores) = snap.comparison.reference {
             timeline.push((seconds, scores));
         }
     })
     .with_context(|| format!("streaming {}", args.audio.display()))?;
+    let mean_ms = analysis_ms.iter().sum::<f32>() / analysis_ms.len().max(1) as f32;
     println!(
-        "{} windows analysed, {} silent, {} skipped; last analysis took {:.1} ms; the worker used {:.1} % of a core",
+        "{} windows analysed, {} silent, {} skipped; {mean_ms:.1} ms per window on average \
+         ({:.1} % of a core at the {:.2} s hop)",
         last.windows,
         last.silent_windows,
         last.skipped_windows,
-        last.latency_ms,
-        last.cpu_load * 100.0
+        mean_ms / 10.0 / hop,
+        hop
     );
     if let Some(error) = &last.error {
         println!("last error: {error}");
