@@ -257,6 +257,8 @@ fn test() -> Result<()> {
         Command::new("cargo")
             .arg("test")
             .args(everything)
+            // Every failure at once, not only the first package's.
+            .arg("--no-fail-fast")
             .env("ORT_DYLIB_PATH", runtime)
             .env("KINDRED_PEDALBOARD_PYTHON", pedalboard),
     )?;
