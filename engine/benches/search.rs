@@ -18,31 +18,16 @@ use kindred_engine::key::Key;
 use kindred_engine::search::{Filter, FlatIndex, KeyFilter, Scan, TempoFilter, TrackMeta};
 use kindred_engine::similarity::Weights;
 use ndarray::Array2;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [−1, 1).
-    fn signed(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
-
-fn build(n: usize, layout: &EmbeddingLayout, rng: &mut Rng) -> FlatIndex {
+fn build(n: usize, layout: &EmbeddingLayout, rng: &mut ChaCha8Rng) -> FlatIndex {
     let d = layout.embedding_size();
-    let data = Array2::from_shape_simple_fn((n, d), || rng.signed());
+    let data = Array2::from_shape_simple_fn((n, d), || rng.random_range(-1.0f32..1.0));
     let meta = (0..n)
         .map(|_| TrackMeta {
-            bpm: 60.0 + 120.0 * (rng.signed() + 1.0) / 2.0,
-            key: Some(Key::from_index((rng.next() % 24) as usize)),
+            bpm: 60.0 + 120.0 * (rng.random_range(-1.0f32..1.0) + 1.0) / 2.0,
+            key: Some(Key::from_index((rng.next_u64() % 24) as usize)),
             duration_s: 200.0,
         })
         .collect();
@@ -133,9 +118,9 @@ fn main() {
     } else {
         &[10_000, 100_000, 1_000_000]
     };
-    let mut rng = Rng(42);
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
     let queries: Vec<Vec<f32>> = (0..16)
-        .map(|_| (0..d).map(|_| rng.signed()).collect())
+        .map(|_| (0..d).map(|_| rng.random_range(-1.0f32..1.0)).collect())
         .collect();
     for &n in sizes {
         let index = build(n, &layout, &mut rng);

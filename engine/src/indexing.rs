@@ -7,7 +7,9 @@
 //! default), so `jobs` files are decoded, analysed and embedded at once. Channels are bounded,
 //! so memory stays at a few tracks per worker however large the collection.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use crossbeam_channel::bounded;
@@ -111,18 +113,27 @@ pub struct IndexReport {
     pub failed: Vec<(PathBuf, String)>,
     /// Seconds of audio indexed in this run.
     pub audio_seconds: f64,
+    /// The caller stopped the run; the files not yet started were left for the next run.
+    pub cancelled: bool,
 }
 
 /// Indexes `files` into `library` with the model at `model` (see the module doc). Tracks of
-/// the library under `roots` whose files are gone are removed first.
+/// the library under `roots` whose files are gone are removed first. `on_event` returning
+/// `Break` stops the run: files being embedded are finished and saved, no new one starts.
 pub fn index(
     library: &mut Library,
     roots: &[PathBuf],
     files: &[PathBuf],
     model: &Path,
     options: &IndexOptions,
-    mut on_event: impl FnMut(Event),
+    mut on_event: impl FnMut(Event) -> ControlFlow<()>,
 ) -> Result<IndexReport> {
+    let stop = AtomicBool::new(false);
+    let mut on_event = |event: Event| {
+        if on_event(event).is_break() {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
     let mut report = IndexReport {
         found: files.len(),
         ..IndexReport::default()
@@ -156,7 +167,8 @@ pub fn index(
         found: files.len(),
         to_index: todo.len(),
     });
-    if todo.is_empty() {
+    report.cancelled = stop.load(Ordering::Relaxed);
+    if todo.is_empty() || report.cancelled {
         return Ok(report);
     }
 
@@ -181,9 +193,10 @@ pub fn index(
             });
         }
         drop((job_rx, done_tx));
+        let stop = &stop;
         let feeder = scope.spawn(move || {
             for job in todo {
-                if job_tx.send(job).is_err() {
+                if stop.load(Ordering::Relaxed) || job_tx.send(job).is_err() {
                     break;
                 }
             }
@@ -225,6 +238,7 @@ pub fn index(
         feeder.join().expect("the job feeder does not panic");
         Ok(())
     })?;
+    report.cancelled = stop.load(Ordering::Relaxed);
     Ok(report)
 }
 

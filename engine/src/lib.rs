@@ -14,6 +14,7 @@ pub mod indexing;
 pub mod inference;
 pub mod key;
 pub mod library;
+pub mod matching;
 pub mod npy;
 pub mod resample;
 pub mod search;

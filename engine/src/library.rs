@@ -343,9 +343,9 @@ fn describe_layout(layout: &EmbeddingLayout) -> String {
 }
 
 impl Library {
-    /// Creates a new, empty library at `path` for the model `model_id` with `layout`. The file
-    /// appears complete or not at all (written to a temporary file, then renamed); an existing
-    /// file is an error.
+    /// Creates a new, empty library at `path` (and its folder if missing) for the model
+    /// `model_id` with `layout`. The file appears complete or not at all (written to a
+    /// temporary file, then renamed); an existing file is an error.
     pub fn create(path: &Path, model_id: &str, layout: &EmbeddingLayout) -> Result<Self> {
         if layout.embedding_size() == 0 {
             return Err(Error::Invalid(
@@ -364,6 +364,9 @@ impl Library {
             window_seconds: WINDOW_SECONDS,
         };
         let header = encode_header(&meta);
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(folder).map_err(|e| io_error(folder, e))?;
+        }
         write_atomically(path, |w| w.write_all(&header))?;
         let mut lib = Self::empty(path, meta);
         lib.valid_len = header.len() as u64;

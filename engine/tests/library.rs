@@ -1,5 +1,5 @@
 //! The reference library file: round trip, crash recovery, corruption, model identity,
-//! incremental indexing, compaction and locking.
+//! incremental indexing, compaction, locking, and live matching against it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,8 @@ use kindred_engine::key::{Key, KeyEstimate, Mode};
 use kindred_engine::library::{
     FileStamp, Library, RECORD_FRAME, Reason, Recovery, TrackEntry, hash_bytes, hash_file,
 };
+use kindred_engine::matching::LiveMatcher;
+use kindred_engine::similarity::{Weights, compare};
 use kindred_engine::tempo::TempoEstimate;
 use ndarray::Array2;
 use tempfile::TempDir;
@@ -578,4 +580,78 @@ fn kill_9_during_indexing_loses_nothing_indexed() {
             );
         }
     }
+}
+
+/// The plugin's view of a library: tracks found by path or unique file name, one window
+/// compared with the reference and ranked against every track, a library of another model
+/// refused.
+#[test]
+fn live_matcher_finds_references_and_ranks_the_library() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("lib.kindred");
+    build(&path, 6);
+    let mut lib = Library::open(&path).unwrap();
+    let mut twin = track("t1", 40, 2);
+    twin.path = PathBuf::from("/other/t1.flac");
+    lib.upsert(twin).unwrap();
+    drop(lib);
+
+    let err = LiveMatcher::open(&path, "another-model", &layout())
+        .err()
+        .expect("another model's library is refused")
+        .to_string();
+    assert!(err.contains("lib.kindred"), "{err}");
+    let matcher = LiveMatcher::open(&path, MODEL, &layout()).unwrap();
+    assert_eq!(matcher.tracks().len(), 7);
+    let id_of = |p: &str| matcher.tracks().iter().position(|t| t.path == Path::new(p));
+    let t3 = id_of("/music/t3.flac").unwrap();
+    assert_eq!(matcher.find("t3.flac"), Some(t3));
+    assert_eq!(matcher.find("/music/t3.flac"), Some(t3));
+    assert_eq!(
+        matcher.find("t1.flac"),
+        None,
+        "two tracks are named t1.flac"
+    );
+    assert_eq!(matcher.find("/other/t1.flac"), id_of("/other/t1.flac"));
+    assert_eq!(matcher.find("nothing.flac"), None);
+    assert_eq!(matcher.tracks()[t3].name, "t3.flac");
+    assert_eq!(matcher.tracks()[t3].bpm, 93.0);
+
+    let query = track("t3", 3, 1 + 3 % 3).mean;
+    let weights = Weights::uniform(3);
+    let own = matcher
+        .compare(&query, Some(matcher.embedding(t3)), &weights, 3)
+        .unwrap();
+    let reference = own.reference.unwrap();
+    for p in &reference.per_dimension {
+        assert!((p - 100.0).abs() < 1e-3, "{reference:?}");
+    }
+    assert_eq!(own.matches.len(), 3);
+    assert_eq!(own.matches[0].id, t3);
+    assert!((own.matches[0].score - 100.0).abs() < 1e-2);
+    assert!(own.matches.windows(2).all(|w| w[0].score >= w[1].score));
+
+    let t0 = id_of("/music/t0.flac").unwrap();
+    let other = matcher
+        .compare(&query, Some(matcher.embedding(t0)), &weights, 1)
+        .unwrap();
+    let want = compare(&layout(), &query, &track("t0", 0, 1).mean, &weights).unwrap();
+    for (got, want) in other
+        .reference
+        .unwrap()
+        .per_dimension
+        .iter()
+        .zip(&want.per_dimension)
+    {
+        assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+    }
+    assert!(want.combined < 99.99, "t0 is not t3: {}", want.combined);
+}
+
+#[test]
+fn a_new_library_gets_its_folder() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("new/sub/lib.kindred");
+    Library::create(&path, MODEL, &layout()).unwrap();
+    assert_eq!(Library::open(&path).unwrap().len(), 0);
 }

@@ -8,41 +8,31 @@ use kindred_engine::search::{
 };
 use kindred_engine::similarity::{Weights, compare};
 use ndarray::Array2;
+use rand::{Rng as _, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-/// SplitMix64: a small, seeded, dependency-free generator.
-struct Rng(u64);
+type Rng = ChaCha8Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    /// Roughly normal (sum of four uniforms).
-    fn normal(&mut self) -> f32 {
-        (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0
-    }
+/// Roughly normal (sum of four uniforms).
+fn normal(rng: &mut Rng) -> f32 {
+    (0..4).map(|_| rng.random::<f32>()).sum::<f32>() - 2.0
 }
 
 fn random_embeddings(rng: &mut Rng, n: usize, d: usize) -> Array2<f32> {
-    Array2::from_shape_simple_fn((n, d), || rng.normal())
+    Array2::from_shape_simple_fn((n, d), || normal(rng))
 }
 
 fn random_meta(rng: &mut Rng, n: usize) -> Vec<TrackMeta> {
     (0..n)
         .map(|_| TrackMeta {
-            bpm: if rng.uniform() < 0.05 {
+            bpm: if rng.random::<f32>() < 0.05 {
                 0.0
             } else {
-                50.0 + 150.0 * rng.uniform()
+                50.0 + 150.0 * rng.random::<f32>()
             },
-            key: (rng.uniform() > 0.1).then(|| Key::from_index((rng.next() % 24) as usize)),
-            duration_s: 30.0 + 400.0 * rng.uniform(),
+            key: (rng.random::<f32>() > 0.1)
+                .then(|| Key::from_index((rng.next_u64() % 24) as usize)),
+            duration_s: 30.0 + 400.0 * rng.random::<f32>(),
         })
         .collect()
 }
@@ -171,7 +161,7 @@ fn filters() -> Vec<Filter> {
 fn both_scans_return_the_exact_top_k_with_filters() {
     let layout = EmbeddingLayout::six();
     let d = layout.embedding_size();
-    let mut rng = Rng(7);
+    let mut rng = Rng::seed_from_u64(7);
     let n = 3000;
     let data = random_embeddings(&mut rng, n, d);
     let meta = random_meta(&mut rng, n);
@@ -184,7 +174,7 @@ fn both_scans_return_the_exact_top_k_with_filters() {
     for (fi, filter) in filters().iter().enumerate() {
         for weights in &weight_sets {
             for qi in 0..3 {
-                let query: Vec<f32> = (0..d).map(|_| rng.normal()).collect();
+                let query: Vec<f32> = (0..d).map(|_| normal(&mut rng)).collect();
                 for k in [1, 10, 25] {
                     let want = brute_force(&layout, &data, &meta, &query, weights, k, filter);
                     assert!(!want.is_empty(), "filter {fi} rejects everything");
@@ -222,7 +212,7 @@ fn both_scans_return_the_exact_top_k_with_filters() {
 #[test]
 fn a_track_finds_itself_and_exclusion_and_small_k_work() {
     let layout = EmbeddingLayout::new(&["a", "b"], 8);
-    let mut rng = Rng(11);
+    let mut rng = Rng::seed_from_u64(11);
     let data = random_embeddings(&mut rng, 50, 16);
     let meta = random_meta(&mut rng, 50);
     let index = FlatIndex::new(&layout, data.view(), meta).unwrap();
@@ -270,7 +260,7 @@ fn a_track_finds_itself_and_exclusion_and_small_k_work() {
 fn quantized_recall_at_10_is_at_least_0_99() {
     let layout = EmbeddingLayout::six();
     let d = layout.embedding_size();
-    let mut rng = Rng(1234);
+    let mut rng = Rng::seed_from_u64(1234);
     let n = 20_000;
     let data = random_embeddings(&mut rng, n, d);
     let meta = random_meta(&mut rng, n);
@@ -284,10 +274,10 @@ fn quantized_recall_at_10_is_at_least_0_99() {
         for qi in 0..100 {
             // Half random directions (the hardest case), half near an indexed track.
             let query: Vec<f32> = if qi % 2 == 0 {
-                (0..d).map(|_| rng.normal()).collect()
+                (0..d).map(|_| normal(&mut rng)).collect()
             } else {
-                let row = data.row((rng.next() % n as u64) as usize);
-                row.iter().map(|v| v + 0.8 * rng.normal()).collect()
+                let row = data.row((rng.next_u64() % n as u64) as usize);
+                row.iter().map(|v| v + 0.8 * normal(&mut rng)).collect()
             };
             let exact = index
                 .search_with(Scan::Exact, &query, weights, 10, &Filter::default())
@@ -323,7 +313,7 @@ fn an_index_over_a_library_uses_its_tracks_in_order() {
     let dir = tempfile::TempDir::new().unwrap();
     let layout = EmbeddingLayout::new(&["a", "b"], 4);
     let mut lib = Library::create(&dir.path().join("l.kindred"), "m", &layout).unwrap();
-    let mut rng = Rng(5);
+    let mut rng = Rng::seed_from_u64(5);
     for i in 0..20 {
         let windows = random_embeddings(&mut rng, 3, 8);
         lib.upsert(TrackEntry {

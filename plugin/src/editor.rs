@@ -4,8 +4,9 @@
 //!
 //! Layout, top to bottom: the input's BPM and key; six per-dimension bars and the combined
 //! score against the selected reference; the similarity-over-time strip; the top library
-//! matches with per-dimension mini-bars; the weights and hop; library and reference choosers;
-//! the status line.
+//! matches with per-dimension mini-bars; the weights and hop; the library chooser (open a
+//! library file, or index a folder into it in the background); the reference chooser (a
+//! library track picked from a filtered list, or an audio file's path); the status line.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,15 +21,17 @@ use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{NiceEguiApp, widgets};
 
 use crate::params::KindredParams;
-use crate::worker::{Activity, Command, HISTORY, Snapshot, combined};
+use crate::worker::{Activity, Command, HISTORY, Snapshot};
 
-pub const DEFAULT_SIZE: LogicalSize<f32> = LogicalSize::new(760.0, 720.0);
+pub const DEFAULT_SIZE: LogicalSize<f32> = LogicalSize::new(760.0, 880.0);
 const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(480.0, 420.0);
 pub const RESIZE_HINT: ResizeHint = ResizeHint::resizable().with_min_logical_size(MIN_SIZE);
 
 const BAR: Color32 = Color32::from_rgb(90, 170, 230);
 const COMBINED: Color32 = Color32::from_rgb(240, 180, 60);
 const TRACK: Color32 = Color32::from_gray(50);
+/// Library tracks listed in the reference chooser at once (narrow the list by typing).
+const LISTED_TRACKS: usize = 200;
 
 /// The editor app; it outlives editor windows (opened and closed by the host).
 pub struct KindredEditor {
@@ -37,6 +40,7 @@ pub struct KindredEditor {
     commands: Sender<Command>,
     gui: Option<GuiContext>,
     library_field: String,
+    folder_field: String,
     reference_field: String,
 }
 
@@ -52,17 +56,32 @@ impl KindredEditor {
             commands,
             gui: None,
             library_field: String::new(),
+            folder_field: String::new(),
             reference_field: String::new(),
         }
     }
 
-    fn choose_library(&mut self) {
+    /// The library field as a path, remembered with the project.
+    fn library_choice(&self) -> Option<PathBuf> {
         let text = self.library_field.trim();
         let path = (!text.is_empty()).then(|| PathBuf::from(text));
         if let Ok(mut library) = self.params.library.lock() {
             library.clone_from(&path);
         }
+        path
+    }
+
+    fn choose_library(&mut self) {
+        let path = self.library_choice();
         let _ = self.commands.send(Command::Library(path));
+    }
+
+    fn index_folder(&mut self) {
+        let folder = self.folder_field.trim();
+        if let (false, Some(library)) = (folder.is_empty(), self.library_choice()) {
+            let folder = PathBuf::from(folder);
+            let _ = self.commands.send(Command::IndexFolder { folder, library });
+        }
     }
 
     fn choose_reference(&mut self) {
@@ -72,6 +91,35 @@ impl KindredEditor {
             reference.clone_from(&name);
         }
         let _ = self.commands.send(Command::Reference(name));
+    }
+}
+
+impl KindredEditor {
+    /// The library's tracks whose names contain the reference field's text; a click selects.
+    fn track_list(&mut self, ui: &mut egui::Ui, snap: &Snapshot) {
+        if snap.tracks.is_empty() {
+            return;
+        }
+        let needle = self.reference_field.trim().to_lowercase();
+        let mut picked = None;
+        egui::ScrollArea::vertical()
+            .id_salt("tracks")
+            .max_height(120.0)
+            .show(ui, |ui| {
+                let matching = snap
+                    .tracks
+                    .iter()
+                    .filter(|t| t.to_lowercase().contains(&needle));
+                for name in matching.take(LISTED_TRACKS) {
+                    if ui.selectable_label(false, name).clicked() {
+                        picked = Some(name.clone());
+                    }
+                }
+            });
+        if let Some(name) = picked {
+            self.reference_field = name;
+            self.choose_reference();
+        }
     }
 }
 
@@ -102,7 +150,6 @@ impl NiceEguiApp for KindredEditor {
         };
         let setter = gui.param_setter();
         let snap = self.snapshots.read().clone();
-        let weights = self.params.weight_values();
         ResizableWindow::new("kindred")
             .min_size(Vec2::new(MIN_SIZE.width, MIN_SIZE.height))
             .show(ui, |ui| {
@@ -111,7 +158,7 @@ impl NiceEguiApp for KindredEditor {
                     egui::ScrollArea::vertical().show(ui, |ui| {
                         input_line(ui, &snap);
                         ui.separator();
-                        similarity_bars(ui, &snap, &weights);
+                        similarity_bars(ui, &snap);
                         ui.add_space(4.0);
                         history_strip(ui, &snap);
                         ui.separator();
@@ -137,12 +184,37 @@ impl NiceEguiApp for KindredEditor {
                             }
                         });
                         ui.horizontal(|ui| {
-                            ui.label("Reference track");
-                            ui.text_edit_singleline(&mut self.reference_field);
+                            ui.label("Audio folder");
+                            ui.text_edit_singleline(&mut self.folder_field);
+                            let idle = snap.indexing.is_none();
+                            if ui
+                                .add_enabled(idle, egui::Button::new("Index into the library"))
+                                .clicked()
+                            {
+                                self.index_folder();
+                            }
+                        });
+                        if let Some((done, total)) = snap.indexing {
+                            let progress = if total > 0 {
+                                done as f32 / total as f32
+                            } else {
+                                0.0
+                            };
+                            ui.add(
+                                egui::ProgressBar::new(progress)
+                                    .text(format!("indexing: {done} of {total} files")),
+                            );
+                        }
+                        ui.separator();
+                        ui.horizontal(|ui| {
+                            ui.label("Reference");
+                            ui.text_edit_singleline(&mut self.reference_field)
+                                .on_hover_text("a library track's name, or an audio file's path");
                             if ui.button("Select").clicked() {
                                 self.choose_reference();
                             }
                         });
+                        self.track_list(ui, &snap);
                         ui.separator();
                         status_lines(ui, &snap);
                     })
@@ -196,19 +268,19 @@ fn bar(ui: &mut egui::Ui, value: Option<f32>, width: f32, height: f32, color: Co
     }
 }
 
-fn similarity_bars(ui: &mut egui::Ui, snap: &Snapshot, weights: &[f32; 6]) {
+fn similarity_bars(ui: &mut egui::Ui, snap: &Snapshot) {
     let reference = snap.comparison.reference;
     ui.label(RichText::new("Similarity to the reference").strong());
     let width = (ui.available_width() - 160.0).max(100.0);
     egui::Grid::new("bars").num_columns(3).show(ui, |ui| {
         for (i, name) in SIX_DIMENSIONS.iter().enumerate() {
-            let value = reference.map(|r| r[i]);
+            let value = reference.map(|r| r.per_dimension[i]);
             ui.label(*name);
             bar(ui, value, width, 14.0, BAR);
             ui.label(percent(value));
             ui.end_row();
         }
-        let total = reference.map(|r| combined(&r, weights));
+        let total = reference.map(|r| r.combined);
         ui.label(RichText::new("combined").strong());
         bar(ui, total, width, 18.0, COMBINED);
         ui.label(RichText::new(percent(total)).strong());
@@ -257,11 +329,26 @@ fn top_matches(ui: &mut egui::Ui, snap: &Snapshot) {
         return;
     }
     egui::Grid::new("matches").num_columns(3).show(ui, |ui| {
+        ui.label("");
+        ui.label("");
+        ui.horizontal(|ui| {
+            for name in SIX_DIMENSIONS {
+                let (rect, _) = ui.allocate_exact_size(Vec2::new(22.0, 12.0), Sense::hover());
+                ui.painter().text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    &name[..2],
+                    egui::FontId::proportional(10.0),
+                    ui.visuals().weak_text_color(),
+                );
+            }
+        });
+        ui.end_row();
         for m in &snap.comparison.matches {
             ui.label(&m.name);
-            ui.label(format!("{:.0} %", m.combined * 100.0));
+            ui.label(format!("{:.0} %", m.scores.combined * 100.0));
             ui.horizontal(|ui| {
-                for v in m.per_dimension {
+                for v in m.scores.per_dimension {
                     bar(ui, Some(v), 22.0, 10.0, BAR);
                 }
             });
@@ -295,6 +382,7 @@ fn status_lines(ui: &mut egui::Ui, snap: &Snapshot) {
         ui.weak(format!("ONNX Runtime: {}", snap.runtime));
     }
     ui.weak(format!("library: {}", snap.library));
+    ui.weak(format!("reference: {}", snap.reference));
     if let Some(error) = &snap.error {
         ui.colored_label(Color32::from_rgb(230, 110, 90), error);
     }

@@ -12,6 +12,7 @@
 pub mod editor;
 pub mod params;
 pub mod ring;
+pub mod stream;
 pub mod worker;
 
 use std::num::NonZeroU32;

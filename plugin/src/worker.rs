@@ -5,10 +5,15 @@
 //!
 //! Each pass of its loop drains the ring, resamples to the model's rate (22 050 Hz), keeps the
 //! newest 3 s, and once a hop of new audio has arrived analyses that window: features → tempo
-//! and key → the embedding (if a model loaded) → the comparison with the library (if one is
-//! loaded and a [`Matcher`] was handed over) → one [`Snapshot`] written to a triple buffer that
-//! the editor reads. When analysis takes longer than a hop, the windows that could not be
-//! analysed are skipped and counted; the audio thread is never waited on.
+//! and key → the embedding (if a model loaded) → the comparison with the library and the
+//! reference (the engine's [`LiveMatcher`], if a library is loaded) → one [`Snapshot`] written
+//! to a triple buffer that the editor reads. When analysis takes longer than a hop, the windows
+//! that could not be analysed are skipped and counted; the audio thread is never waited on.
+//!
+//! Work longer than a hop runs on threads of the worker's own ([`Background`]), so analysis
+//! goes on meanwhile: indexing a folder into the library (with progress, cancelled when the
+//! worker stops) and embedding a reference file that is not in the library. The worker joins
+//! them when it stops, so nothing outlives the plugin.
 //!
 //! Decisions written down here:
 //! - **Silence**: a window whose newest hop is below −60 dBFS RMS is not analysed; the
@@ -16,23 +21,31 @@
 //! - **Transport**: when the host's transport goes from playing to stopped, the window is
 //!   emptied, so the tail of what was playing is not analysed as if it were still there. A
 //!   host that never reports playing (or live input while stopped) is analysed as it comes.
+//! - **Weights**: all six at zero count as all equal (the ranking needs some weight).
 //! - **Latency** is measured from the moment the worker holds the window's last sample to the
 //!   moment its snapshot is published. The audio waits up to [`POLL`] in the ring before that,
 //!   and the resampler holds back its 1 024-sample input chunk plus half its filter.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use kindred_engine::FrontEndConfig;
+use kindred_engine::embedding::TrackEmbedder;
 use kindred_engine::features::{Features, FrontEnd};
+use kindred_engine::indexing::{self, Event, IndexOptions, IndexReport};
 use kindred_engine::inference::{Device, Embedder, EmbedderOptions, model, runtime};
 use kindred_engine::key::{KeyEstimate, KeyEstimator};
+use kindred_engine::library::Library;
+use kindred_engine::matching::{LiveComparison, LiveMatcher};
 use kindred_engine::resample::StreamResampler;
+use kindred_engine::search::Hit;
+use kindred_engine::similarity::{Similarity, Weights};
 use kindred_engine::tempo::{TempoEstimate, TempoEstimator};
 use ringbuf::HeapCons;
 use ringbuf::traits::Consumer;
@@ -73,53 +86,37 @@ pub enum Activity {
     Analysing,
 }
 
+/// Similarity per dimension and combined under the user's weights, each 0–1.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    pub per_dimension: [f32; 6],
+    pub combined: f32,
+}
+
+impl Scores {
+    fn from_percent(per_dimension: &[f32], combined: f32) -> Self {
+        Self {
+            per_dimension: std::array::from_fn(|i| per_dimension[i] / 100.0),
+            combined: combined / 100.0,
+        }
+    }
+}
+
 /// One library track in the top matches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
-    /// What to show: the track's name or path.
+    /// The track's file name.
     pub name: String,
-    /// Similarity per dimension, 0–1.
-    pub per_dimension: [f32; 6],
-    /// Weighted mean of `per_dimension` under the user's weights, 0–1.
-    pub combined: f32,
+    pub scores: Scores,
 }
 
 /// What comparing one window embedding with the library gives.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Comparison {
-    /// Similarity to the selected reference per dimension, 0–1; `None` without a reference.
-    pub reference: Option<[f32; 6]>,
-    /// The best library tracks under the weights, best first, at most `k`.
+    /// Similarity to the selected reference; `None` without one.
+    pub reference: Option<Scores>,
+    /// The best library tracks under the weights, best first, at most [`TOP_K`].
     pub matches: Vec<Match>,
-}
-
-/// The reference library as the worker uses it. The engine's library module implements this
-/// (or a thin adapter over it does); until then no comparison is made and the snapshot says so.
-pub trait Matcher: Send {
-    /// Compares one window `embedding` (the model's full embedding, SPEC §2 layout) with the
-    /// selected `reference` track and with every track of the library: per-dimension cosine
-    /// similarity of the slices mapped to 0–1 (SPEC §5), matches ranked by [`combined`].
-    fn compare(
-        &mut self,
-        embedding: &[f32],
-        reference: Option<&str>,
-        weights: &[f32; 6],
-        k: usize,
-    ) -> Comparison;
-}
-
-/// SPEC §5: the weighted mean of the per-dimension similarities; 0 when every weight is 0.
-pub fn combined(per_dimension: &[f32; 6], weights: &[f32; 6]) -> f32 {
-    let total: f32 = weights.iter().sum();
-    if total <= 0.0 {
-        return 0.0;
-    }
-    per_dimension
-        .iter()
-        .zip(weights)
-        .map(|(s, w)| s * w)
-        .sum::<f32>()
-        / total
 }
 
 /// Everything the editor shows, published once per analysed window (and on state changes).
@@ -130,6 +127,8 @@ pub struct Snapshot {
     pub windows: u64,
     /// Windows skipped because analysis fell behind.
     pub skipped_windows: u64,
+    /// Windows not analysed because they were silent.
+    pub silent_windows: u64,
     /// Samples dropped by the audio thread on a full ring.
     pub dropped_samples: u32,
     /// Seconds of the first window collected so far (up to 3).
@@ -157,18 +156,24 @@ pub struct Snapshot {
     pub device: &'static str,
     /// The library in use, or its state ("none chosen", "missing: …").
     pub library: String,
+    /// File names of the library's tracks, for the reference chooser.
+    pub tracks: Arc<[String]>,
+    /// Indexing a folder in the background: files done and to do.
+    pub indexing: Option<(usize, usize)>,
+    /// The reference in use, or its state ("none chosen", "analysing …", "not found: …").
+    pub reference: String,
     /// The last error, in plain words.
     pub error: Option<String>,
 }
 
 /// Messages from the plugin (GUI or state restore) to the worker.
 pub enum Command {
-    /// The library file chose in the GUI or restored with the project.
+    /// The library file chosen in the GUI or restored with the project.
     Library(Option<PathBuf>),
-    /// The selected reference track.
+    /// The reference: a library track (its path or file name) or an audio file's path.
     Reference(Option<String>),
-    /// A loaded library to compare with (replaces the previous one).
-    Matcher(Box<dyn Matcher>),
+    /// Index the audio files under `folder` into `library` (created if missing), then use it.
+    IndexFolder { folder: PathBuf, library: PathBuf },
 }
 
 /// Where the worker's inputs come from.
@@ -240,14 +245,153 @@ impl Drop for Worker {
     }
 }
 
+/// What a background thread hands back.
+enum Finished {
+    Indexed {
+        library: PathBuf,
+        outcome: kindred_engine::Result<IndexReport>,
+    },
+    Embedded {
+        reference: String,
+        outcome: kindred_engine::Result<Vec<f32>>,
+    },
+}
+
+/// The worker's threads for work longer than a hop (module doc).
+struct Background {
+    done: (Sender<Finished>, Receiver<Finished>),
+    threads: Vec<JoinHandle<()>>,
+    /// Asks a running indexing to stop after the files in flight.
+    cancel: Arc<AtomicBool>,
+    /// Indexing progress: files done, files to index.
+    progress: Arc<(AtomicUsize, AtomicUsize)>,
+    indexing: bool,
+}
+
+impl Background {
+    fn new() -> Self {
+        Self {
+            done: crossbeam_channel::unbounded(),
+            threads: Vec::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new((AtomicUsize::new(0), AtomicUsize::new(0))),
+            indexing: false,
+        }
+    }
+
+    fn spawn(&mut self, name: &str, job: impl FnOnce() -> Finished + Send + 'static) {
+        let done = self.done.0.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _ = done.send(job());
+            });
+        match thread {
+            Ok(thread) => self.threads.push(thread),
+            Err(e) => nice_plug::nice_error!("Kindred: cannot start a {name} thread: {e}"),
+        }
+    }
+
+    /// Indexes `folder` into `library` with one model session on one thread, leaving the
+    /// other cores to the host.
+    fn index(&mut self, folder: PathBuf, library: PathBuf, model: Model) {
+        self.indexing = true;
+        self.cancel.store(false, Ordering::Relaxed);
+        self.progress.0.store(0, Ordering::Relaxed);
+        self.progress.1.store(0, Ordering::Relaxed);
+        let (cancel, progress) = (self.cancel.clone(), self.progress.clone());
+        self.spawn("kindred-indexing", move || {
+            let outcome = (|| {
+                let files = indexing::audio_files(std::slice::from_ref(&folder))?;
+                let mut lib = Library::open_or_create(&library, &model.id, &model.layout)?;
+                let options = IndexOptions {
+                    jobs: 1,
+                    embedder: EmbedderOptions {
+                        device: Device::Cpu,
+                        threads: 1,
+                    },
+                };
+                indexing::index(
+                    &mut lib,
+                    &[folder],
+                    &files,
+                    &model.path,
+                    &options,
+                    |event| {
+                        match event {
+                            Event::Planned { to_index, .. } => {
+                                progress.1.store(to_index, Ordering::Relaxed)
+                            }
+                            Event::Indexed { .. } | Event::Failed { .. } => {
+                                progress.0.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        if cancel.load(Ordering::Relaxed) {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    },
+                )
+            })();
+            Finished::Indexed { library, outcome }
+        });
+    }
+
+    /// The mean embedding of the audio file `reference`, with a model session of its own.
+    fn embed(&mut self, reference: String, model: Model) {
+        self.spawn("kindred-reference", move || {
+            let outcome = Embedder::load(
+                &model.path,
+                &EmbedderOptions {
+                    device: Device::Cpu,
+                    threads: 1,
+                },
+            )
+            .and_then(|embedder| TrackEmbedder::new(embedder).embed_file(Path::new(&reference)))
+            .map(|track| track.mean.to_vec());
+            Finished::Embedded { reference, outcome }
+        });
+    }
+
+    /// Files done and to do while indexing.
+    fn progress(&self) -> Option<(usize, usize)> {
+        self.indexing.then(|| {
+            let (done, total) = &*self.progress;
+            (done.load(Ordering::Relaxed), total.load(Ordering::Relaxed))
+        })
+    }
+
+    /// Stops indexing and waits for every thread.
+    fn join(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What the background threads need to know of the loaded model.
+#[derive(Clone)]
+struct Model {
+    path: PathBuf,
+    /// The identity libraries record ([`indexing::model_id`]).
+    id: String,
+    layout: kindred_engine::contract::EmbeddingLayout,
+}
+
 /// The worker thread's state.
 struct Analysis {
     setup: WorkerSetup,
     stop: Arc<AtomicBool>,
     snapshot: Snapshot,
     embedder: Option<Embedder>,
-    matcher: Option<Box<dyn Matcher>>,
+    model: Option<Model>,
+    matcher: Option<LiveMatcher>,
+    /// The reference as the user named it, and its embedding once known.
     reference: Option<String>,
+    reference_embedding: Option<Vec<f32>>,
+    background: Background,
     started: Instant,
     busy: Duration,
 }
@@ -258,6 +402,8 @@ impl Analysis {
             input_rate: setup.input_rate,
             device: "—",
             library: "none chosen".into(),
+            reference: "none chosen".into(),
+            tracks: Arc::new([]),
             ..Snapshot::default()
         };
         let embedder = setup.embedder.take();
@@ -266,8 +412,11 @@ impl Analysis {
             stop,
             snapshot,
             embedder,
+            model: None,
             matcher: None,
             reference: None,
+            reference_embedding: None,
+            background: Background::new(),
             started: Instant::now(),
             busy: Duration::ZERO,
         }
@@ -276,6 +425,7 @@ impl Analysis {
     fn publish(&mut self) {
         self.snapshot.dropped_samples = self.setup.shared.dropped_samples.load(Ordering::Relaxed);
         self.snapshot.playing = self.setup.shared.playing.load(Ordering::Relaxed);
+        self.snapshot.indexing = self.background.progress();
         self.setup.snapshots.write(self.snapshot.clone());
         (self.setup.on_publish)();
     }
@@ -303,8 +453,20 @@ impl Analysis {
                 Embedder::load(&path, &options)
             }),
         };
+        let loaded = loaded.and_then(|embedder| {
+            let c = embedder.contract();
+            if c.layout.dimensions.len() != 6 {
+                return Err(kindred_engine::Error::Invalid(format!(
+                    "{}: the model has {} dimensions; the plugin shows the six of SPEC §2",
+                    embedder.path().display(),
+                    c.layout.dimensions.len()
+                )));
+            }
+            let id = indexing::model_id(&embedder)?;
+            Ok((embedder, id))
+        });
         match loaded {
-            Ok(embedder) => {
+            Ok((embedder, id)) => {
                 let c = embedder.contract();
                 self.snapshot.model = format!(
                     "{} ({}, {}-d, {})",
@@ -314,6 +476,11 @@ impl Analysis {
                     c.model_version
                 );
                 self.snapshot.device = if embedder.on_gpu() { "GPU" } else { "CPU" };
+                self.model = Some(Model {
+                    path: embedder.path().to_path_buf(),
+                    id,
+                    layout: c.layout.clone(),
+                });
                 self.embedder = Some(embedder);
             }
             Err(e) => {
@@ -325,29 +492,124 @@ impl Analysis {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Library(None) => {
-                self.matcher = None;
-                self.snapshot.library = "none chosen".into();
+            Command::Library(path) => self.open_library(path),
+            Command::Reference(name) => {
+                self.reference = name;
+                self.resolve_reference();
             }
-            Command::Library(Some(path)) => {
-                self.matcher = None;
-                self.snapshot.library = if path.is_file() {
-                    format!(
-                        "{} (not loaded: this build cannot read libraries yet)",
-                        path.display()
-                    )
-                } else {
-                    format!("missing: {} (choose the library again)", path.display())
-                };
+            Command::IndexFolder { folder, library } => {
+                match (&self.model, self.background.indexing) {
+                    (_, true) => {
+                        self.snapshot.error = Some("an indexing run is still going on".into());
+                    }
+                    (None, _) => {
+                        self.snapshot.error =
+                            Some("indexing needs the model, which is not loaded".into());
+                    }
+                    (Some(model), false) => {
+                        self.snapshot.library =
+                            format!("indexing {} into {}", folder.display(), library.display());
+                        self.background.index(folder, library, model.clone());
+                    }
+                }
             }
-            Command::Reference(name) => self.reference = name,
-            Command::Matcher(matcher) => {
-                self.matcher = Some(matcher);
-                self.snapshot.library = self
-                    .snapshot
-                    .library
-                    .replace(" (not loaded: this build cannot read libraries yet)", "");
+        }
+        self.publish();
+    }
+
+    fn open_library(&mut self, path: Option<PathBuf>) {
+        self.matcher = None;
+        self.snapshot.tracks = Arc::new([]);
+        self.snapshot.library = match (path, &self.model) {
+            (None, _) => "none chosen".into(),
+            (Some(path), _) if !path.is_file() => {
+                format!("missing: {} (choose the library again)", path.display())
             }
+            (Some(path), None) => format!(
+                "{} not loaded: comparing needs the model, which is not loaded",
+                path.display()
+            ),
+            (Some(path), Some(model)) => match LiveMatcher::open(&path, &model.id, &model.layout) {
+                Ok(matcher) => {
+                    let text = format!("{} ({} tracks)", path.display(), matcher.tracks().len());
+                    self.snapshot.tracks =
+                        matcher.tracks().iter().map(|t| t.name.clone()).collect();
+                    self.matcher = Some(matcher);
+                    text
+                }
+                Err(e) => format!("not loaded: {e}"),
+            },
+        };
+        self.resolve_reference();
+    }
+
+    /// Finds the reference's embedding: a library track's at once, an audio file's in the
+    /// background.
+    fn resolve_reference(&mut self) {
+        self.reference_embedding = None;
+        let Some(name) = self.reference.clone() else {
+            self.snapshot.reference = "none chosen".into();
+            return;
+        };
+        if let Some(matcher) = &self.matcher
+            && let Some(id) = matcher.find(&name)
+        {
+            self.reference_embedding = Some(matcher.embedding(id).to_vec());
+            self.snapshot.reference = format!("{} (library track)", matcher.tracks()[id].name);
+            return;
+        }
+        self.snapshot.reference = match (&self.model, Path::new(&name).is_file()) {
+            (Some(model), true) => {
+                self.background.embed(name.clone(), model.clone());
+                format!("{name}: analysing the file…")
+            }
+            (None, true) => format!("{name}: not analysed, the model is not loaded"),
+            (_, false) => {
+                format!("not found: {name} is neither a track of the library nor an audio file")
+            }
+        };
+    }
+
+    /// Takes what the background threads finished.
+    fn collect_background(&mut self) {
+        let mut any = false;
+        while let Ok(finished) = self.background.done.1.try_recv() {
+            any = true;
+            match finished {
+                Finished::Indexed { library, outcome } => {
+                    self.background.indexing = false;
+                    match outcome {
+                        Ok(report) => {
+                            self.open_library(Some(library));
+                            if !report.failed.is_empty() {
+                                self.snapshot.error = Some(format!(
+                                    "{} of {} files could not be indexed (`kindred library info` lists them)",
+                                    report.failed.len(),
+                                    report.found
+                                ));
+                            }
+                        }
+                        Err(e) => self.snapshot.error = Some(format!("indexing stopped: {e}")),
+                    }
+                }
+                Finished::Embedded { reference, outcome } => {
+                    // A reference chosen meanwhile wins.
+                    if self.reference.as_deref() != Some(reference.as_str()) {
+                        continue;
+                    }
+                    match outcome {
+                        Ok(embedding) => {
+                            self.reference_embedding = Some(embedding);
+                            self.snapshot.reference =
+                                format!("{} (file)", file_name(Path::new(&reference)));
+                        }
+                        Err(e) => self.snapshot.reference = format!("not analysed: {e}"),
+                    }
+                }
+            }
+        }
+        if any || self.background.progress() != self.snapshot.indexing {
+            self.publish();
         }
     }
 
@@ -355,6 +617,10 @@ impl Analysis {
         self.snapshot.activity = Activity::Loading;
         self.publish();
         self.load_model();
+        // The persisted choices need the model; apply them before listening.
+        while let Ok(command) = self.setup.inbox.try_recv() {
+            self.handle(command);
+        }
         nice_plug::nice_log!(
             "Kindred: ONNX Runtime {}; model {} on {}{}",
             if self.snapshot.runtime.is_empty() {
@@ -378,6 +644,7 @@ impl Analysis {
         if let Err(e) = self.analyse_stream(config) {
             self.snapshot.error = Some(format!("analysis stopped: {e}"));
         }
+        self.background.join();
         self.snapshot.activity = Activity::Idle;
         self.publish();
         Leftovers {
@@ -398,8 +665,8 @@ impl Analysis {
         let mut resampled: Vec<f32> = Vec::with_capacity(16384);
         let mut recent: VecDeque<f32> = VecDeque::with_capacity(window_len);
         let mut window = vec![0.0f32; window_len];
-        // New samples since the last analysed (or skipped) window; pinned to one hop while the
-        // first window fills, so the first full window is analysed at once.
+        // New samples since the last analysed (or skipped) window; one hop when the first
+        // window completes, so it is analysed at once.
         let mut since_last = 0usize;
         let mut was_playing = false;
 
@@ -409,6 +676,7 @@ impl Analysis {
             while let Ok(command) = self.setup.inbox.try_recv() {
                 self.handle(command);
             }
+            self.collect_background();
             let playing = self.setup.shared.playing.load(Ordering::Relaxed);
             if was_playing && !playing {
                 recent.clear();
@@ -432,6 +700,7 @@ impl Analysis {
                 std::thread::sleep(POLL);
                 continue;
             }
+            let before = recent.len();
             for &s in &resampled {
                 if recent.len() == window_len {
                     recent.pop_front();
@@ -439,10 +708,15 @@ impl Analysis {
                 recent.push_back(s);
             }
             let hop = ((self.setup.params.hop.value() * rate as f32) as usize).max(1);
-            since_last += resampled.len();
+            since_last = if before < window_len {
+                // The first window is analysed as soon as it is complete: count from one hop
+                // at that point, whatever else arrived in the same pass.
+                hop + (before + resampled.len()).saturating_sub(window_len)
+            } else {
+                since_last + resampled.len()
+            };
             resampled.clear();
             if recent.len() < window_len {
-                since_last = hop;
                 let filled = recent.len() as f32 / rate as f32;
                 if (filled - self.snapshot.filled_seconds).abs() >= 0.25 {
                     self.snapshot.activity = Activity::Filling;
@@ -466,10 +740,9 @@ impl Analysis {
             let newest = &window[window_len - hop.min(window_len)..];
             let rms = (newest.iter().map(|x| x * x).sum::<f32>() / newest.len() as f32).sqrt();
             if rms < SILENCE_RMS {
-                if self.snapshot.activity != Activity::Silence {
-                    self.snapshot.activity = Activity::Silence;
-                    self.publish();
-                }
+                self.snapshot.activity = Activity::Silence;
+                self.snapshot.silent_windows += 1;
+                self.publish();
                 continue;
             }
             self.analyse(
@@ -509,18 +782,26 @@ impl Analysis {
             }
             None => None,
         };
-        let weights = self.setup.params.weight_values();
-        self.snapshot.comparison = match (&embedding, self.matcher.as_mut()) {
+        self.snapshot.comparison = match (&embedding, &self.matcher) {
             (Some(embedding), Some(matcher)) => {
-                matcher.compare(embedding, self.reference.as_deref(), &weights, TOP_K)
+                let weights = Weights::new(self.setup.params.weight_values().to_vec())
+                    .unwrap_or_else(|_| Weights::uniform(6));
+                match matcher.compare(
+                    embedding,
+                    self.reference_embedding.as_deref(),
+                    &weights,
+                    TOP_K,
+                ) {
+                    Ok(comparison) => view(comparison, matcher),
+                    Err(e) => {
+                        self.snapshot.error = Some(format!("comparison: {e}"));
+                        Comparison::default()
+                    }
+                }
             }
             _ => Comparison::default(),
         };
-        let score = self
-            .snapshot
-            .comparison
-            .reference
-            .map(|per_dimension| combined(&per_dimension, &weights));
+        let score = self.snapshot.comparison.reference.map(|r| r.combined);
         if self.snapshot.history.len() == HISTORY {
             self.snapshot.history.remove(0);
         }
@@ -534,6 +815,32 @@ impl Analysis {
         self.snapshot.cpu_load =
             self.busy.as_secs_f32() / (done - self.started).as_secs_f32().max(1e-3);
         self.publish();
+    }
+}
+
+/// The engine's comparison as the editor shows it.
+fn view(comparison: LiveComparison, matcher: &LiveMatcher) -> Comparison {
+    let LiveComparison { reference, matches } = comparison;
+    Comparison {
+        reference: reference.map(
+            |Similarity {
+                 per_dimension,
+                 combined,
+             }| { Scores::from_percent(&per_dimension, combined) },
+        ),
+        matches: matches
+            .into_iter()
+            .map(
+                |Hit {
+                     id,
+                     score,
+                     per_dimension,
+                 }| Match {
+                    name: matcher.tracks()[id].name.clone(),
+                    scores: Scores::from_percent(&per_dimension, score),
+                },
+            )
+            .collect(),
     }
 }
 

@@ -3,15 +3,13 @@
 //! `warn_release` so it also counts in this release-built test), bit-exact passthrough for odd
 //! and variable block sizes, and the worker publishing tempo and key for generated music.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kindred_engine::inference::Device;
 use kindred_engine::key::{Key, Mode};
 use kindred_plugin::Kindred;
-use kindred_plugin::params::KindredParams;
-use kindred_plugin::ring;
-use kindred_plugin::worker::{Activity, Command, Shared, Snapshot, Worker, WorkerSetup};
+use kindred_plugin::stream::Headless;
+use kindred_plugin::worker::{Activity, Command, Snapshot};
 use nice_assert_no_alloc::{
     AllocDisabler, assert_no_alloc, reset_violation_count, violation_count,
 };
@@ -179,40 +177,18 @@ fn the_allocation_checker_is_armed() {
 /// Feeds `seconds` of generated music through the audio tap at 8× real time (default hop, 1 s)
 /// and returns the newest snapshot and how long it took.
 fn feed_worker(rate: f32, seconds: f32) -> (Snapshot, Duration) {
-    let params = Arc::new(KindredParams::default());
-    let shared = Arc::new(Shared::default());
-    let (mut tap, consumer) = ring::ring(rate, shared.clone());
-    let (input, mut output) = triple_buffer::triple_buffer(&Snapshot::default());
-    let (_commands, inbox) = crossbeam_channel::unbounded();
-    let worker = Worker::spawn(WorkerSetup {
-        input_rate: rate as u32,
-        ring: consumer,
-        snapshots: input,
-        params,
-        shared,
-        inbox,
-        on_publish: Box::new(|| {}),
-        binary_dir: None,
-        device: Device::Cpu,
-        embedder: None,
-    })
-    .unwrap();
+    let mut plugin = Headless::start(rate as u32, Device::Cpu, None, []).unwrap();
     let mut left = music(rate, seconds, 120.0, 0);
     let block = 512;
     let started = Instant::now();
     for chunk in left.chunks_mut(block) {
-        tap.push(&[chunk], true);
+        plugin.tap.push(&[chunk], true);
         // 8× real time: the ring (4 s) never overflows, the worker keeps up.
         std::thread::sleep(Duration::from_secs_f32(block as f32 / rate / 8.0));
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while output.read().windows < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _ = plugin.wait(Duration::from_secs(20), |s| s.windows >= 2);
     let elapsed = started.elapsed();
-    let snap = output.read().clone();
-    worker.stop();
-    (snap, elapsed)
+    (plugin.stop(), elapsed)
 }
 
 #[test]
@@ -243,35 +219,13 @@ fn worker_publishes_tempo_and_key() {
 
 #[test]
 fn worker_reports_silence() {
-    let rate = 48_000.0;
-    let params = Arc::new(KindredParams::default());
-    let shared = Arc::new(Shared::default());
-    let (mut tap, consumer) = ring::ring(rate, shared.clone());
-    let (input, mut output) = triple_buffer::triple_buffer(&Snapshot::default());
-    let (_commands, inbox) = crossbeam_channel::unbounded();
-    let worker = Worker::spawn(WorkerSetup {
-        input_rate: rate as u32,
-        ring: consumer,
-        snapshots: input,
-        params,
-        shared,
-        inbox,
-        on_publish: Box::new(|| {}),
-        binary_dir: None,
-        device: Device::Cpu,
-        embedder: None,
-    })
-    .unwrap();
+    let mut plugin = Headless::start(48_000, Device::Cpu, None, []).unwrap();
     let mut silence = vec![0.0f32; 4 * 48_000];
     for chunk in silence.chunks_mut(4096) {
-        tap.push(&[chunk], false);
+        plugin.tap.push(&[chunk], false);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while output.read().activity != Activity::Silence && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let snap = output.read().clone();
-    worker.stop();
+    let _ = plugin.wait(Duration::from_secs(20), |s| s.activity == Activity::Silence);
+    let snap = plugin.stop();
     assert_eq!(snap.activity, Activity::Silence);
     assert_eq!(snap.windows, 0);
 }
@@ -330,38 +284,14 @@ fn audio_thread_cost_at_48k_64_frames() {
 #[test]
 fn a_missing_library_is_reported_not_fatal() {
     let rate = 44_100.0;
-    let shared = Arc::new(Shared::default());
-    let (mut tap, consumer) = ring::ring(rate, shared.clone());
-    let (input, mut output) = triple_buffer::triple_buffer(&Snapshot::default());
-    let (commands, inbox) = crossbeam_channel::unbounded();
-    commands
-        .send(Command::Library(Some(
-            "/nonexistent/library.kindred".into(),
-        )))
-        .unwrap();
-    let worker = Worker::spawn(WorkerSetup {
-        input_rate: rate as u32,
-        ring: consumer,
-        snapshots: input,
-        params: Arc::new(KindredParams::default()),
-        shared,
-        inbox,
-        on_publish: Box::new(|| {}),
-        binary_dir: None,
-        device: Device::Cpu,
-        embedder: None,
-    })
-    .unwrap();
+    let missing = Command::Library(Some("/nonexistent/library.kindred".into()));
+    let mut plugin = Headless::start(rate as u32, Device::Cpu, None, [missing]).unwrap();
     let mut audio = music(rate, 4.0, 100.0, 0);
     for chunk in audio.chunks_mut(4096) {
-        tap.push(&[chunk], true);
+        plugin.tap.push(&[chunk], true);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while output.read().windows < 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let snap = output.read().clone();
-    worker.stop();
+    let _ = plugin.wait(Duration::from_secs(20), |s| s.windows >= 1);
+    let snap = plugin.stop();
     assert!(
         snap.library
             .starts_with("missing: /nonexistent/library.kindred"),

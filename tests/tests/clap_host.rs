@@ -30,7 +30,7 @@ impl HostHandlers for TestHost {
 }
 
 fn bundle() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bundled/Kindred.clap");
+    let path = kindred_host_tests::bundled("Kindred.clap");
     assert!(
         path.is_file(),
         "{} is missing: run `cargo xtask bundle kindred --release` first",

@@ -12,7 +12,7 @@ use std::process::Command;
 #[test]
 fn vst3_bundle_in_pedalboard() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bundle = root.join("target/bundled/Kindred.vst3");
+    let bundle = kindred_host_tests::bundled("Kindred.vst3");
     assert!(
         bundle.is_dir(),
         "{} is missing: run `cargo xtask bundle kindred --release` first",

@@ -8,8 +8,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "usage: cargo xtask <demo|test|bench|ort|bundle>
-  demo   bundle the plugin, build kindred, index a folder of real recordings into a library
-         and query it
+  demo   bundle the plugin, build kindred, index a folder of real recordings into a library,
+         query it, and stream a track through the plugin's analysis (headless)
   test   run every test of the workspace (what CI runs), the plugin's host tests included
   bench  time the engine against librosa 1.0 (installs encoders and the librosa venv)
   ort    fetch ONNX Runtime 1.31.1 from the PyPI wheel into .cache/onnxruntime/
@@ -131,27 +131,32 @@ fn demo_music() -> Result<PathBuf> {
 }
 
 fn demo() -> Result<()> {
+    apt_packages(
+        &[(
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "fonts-dejavu-core",
+        )],
+        "the demo's similarity chart",
+    )?;
     onnx_runtime()?;
     println!("== Building the plugin bundles (ONNX Runtime and the default model inside) ==");
-    bundle(
-        ["bundle", "kindred", "--release"]
-            .map(String::from)
-            .to_vec(),
-    )?;
-    for b in ["Kindred.clap", "Kindred.vst3"] {
-        println!("  {}", target_dir().join("bundled").join(b).display());
-    }
+    // One cargo invocation for the plugin and the CLI, so their shared dependencies are
+    // built once, with one feature set.
     run(
         "cargo",
         &[
             "build",
             "--release",
             "--package",
+            PLUGIN_PACKAGE,
+            "--package",
             "kindred-engine",
-            "--bin",
-            "kindred",
         ],
     )?;
+    bundle_built(true, false)?;
+    for b in ["Kindred.clap", "Kindred.vst3"] {
+        println!("  {}", target_dir().join("bundled").join(b).display());
+    }
     let kindred = target_dir().join("release/kindred");
     let kindred = kindred.to_str().context("non-UTF-8 target path")?;
     let music = demo_music()?;
@@ -165,33 +170,21 @@ fn demo() -> Result<()> {
 
     let query = music.join("track4.ogg");
     let query = query.to_str().context("non-UTF-8 cache path")?;
-    println!("\n== The tracks most like track4.ogg, dimension by dimension ==");
-    run(
-        kindred,
-        &[
-            "query",
-            query,
-            "--library",
-            library,
-            "--top",
-            "5",
-            "--segments",
-        ],
-    )?;
-    println!("\n== The same query for tempo and key only (a DJ's question) ==");
-    run(
-        kindred,
-        &[
-            "query",
-            query,
-            "--library",
-            library,
-            "--top",
-            "5",
-            "--weights",
-            "genre=0,mood=0,instrument=0,era=0",
-        ],
-    )?;
+    let queries: [(&str, &[&str]); 2] = [
+        (
+            "The tracks most like track4.ogg, dimension by dimension",
+            &["--segments"],
+        ),
+        (
+            "The same query for tempo and key only (a DJ's question)",
+            &["--weights", "genre=0,mood=0,instrument=0,era=0"],
+        ),
+    ];
+    for (title, options) in queries {
+        println!("\n== {title} ==");
+        let base = ["query", query, "--library", library, "--top", "5"];
+        run(kindred, &[&base[..], options].concat())?;
+    }
     let other = music.join("track12.ogg");
     println!("\n== track4.ogg against track12.ogg ==");
     run(
@@ -200,6 +193,25 @@ fn demo() -> Result<()> {
             "compare",
             query,
             other.to_str().context("non-UTF-8 cache path")?,
+        ],
+    )?;
+
+    let stream = target_dir().join("release/kindred-stream");
+    let png = target_dir().join("demo/similarity-over-time.png");
+    println!(
+        "\n== track4.ogg played through the plugin's own analysis path (headless, faster than \
+         real time), against the reference track12.ogg =="
+    );
+    run(
+        stream.to_str().context("non-UTF-8 target path")?,
+        &[
+            query,
+            "--library",
+            library,
+            "--reference",
+            "track12.ogg",
+            "--png",
+            png.to_str().context("non-UTF-8 target path")?,
         ],
     )?;
     Ok(())
@@ -228,17 +240,25 @@ fn test() -> Result<()> {
     )?;
     run("cargo", &["fmt", "--all", "--check"])?;
     let runtime = onnx_runtime()?;
-    // The host tests (tests/) load the bundles; the VST3 one runs pedalboard.
-    bundle(
-        ["bundle", "kindred", "--release", "--features", "standalone"]
-            .map(String::from)
-            .to_vec(),
-    )?;
+    // One build of everything — tests, benchmarks (run once each in test mode), the plugin
+    // and its standalone — with the same features as the test run, so nothing is compiled
+    // twice; the host tests (tests/) then load the bundles made from it.
+    let everything = [
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        "kindred-plugin/standalone",
+    ];
+    run("cargo", &[&["build"][..], &everything].concat())?;
+    bundle_built(true, true)?;
     let pedalboard = pedalboard_venv()?;
-    // --all-targets also runs every criterion benchmark once, in its test mode.
     run_command(
         Command::new("cargo")
-            .args(["test", "--release", "--workspace", "--all-targets"])
+            .arg("test")
+            .args(everything)
+            // Every failure at once, not only the first package's.
+            .arg("--no-fail-fast")
             .env("ORT_DYLIB_PATH", runtime)
             .env("KINDRED_PEDALBOARD_PYTHON", pedalboard),
     )?;
@@ -327,9 +347,28 @@ fn bundle(args: Vec<String>) -> Result<()> {
     }
     let release = args.iter().any(|a| a == "--release");
     nice_plug_xtask::main_with_args("cargo xtask", args)?;
-    if !ours {
-        return Ok(());
+    if ours {
+        add_companions(release, standalone)?;
     }
+    Ok(())
+}
+
+/// Bundles the plugin already built in `target/release` (or `debug`), then adds the
+/// companions ([`add_companions`]).
+fn bundle_built(release: bool, standalone: bool) -> Result<()> {
+    nice_plug_xtask::chdir_workspace_root()?;
+    let profile = if release {
+        vec!["--release".to_string()]
+    } else {
+        vec![]
+    };
+    nice_plug_xtask::bundle(&target_dir(), PLUGIN_PACKAGE, &profile, false)?;
+    add_companions(release, standalone)
+}
+
+/// Puts ONNX Runtime and the default model where the bundled plugin looks for them (see
+/// [`bundle`]), and the standalone next to the bundles.
+fn add_companions(release: bool, standalone: bool) -> Result<()> {
     let bundled = target_dir().join("bundled");
     let runtime = onnx_runtime()?;
     let model = root().join(DEFAULT_MODEL);

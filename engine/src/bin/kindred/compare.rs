@@ -8,7 +8,7 @@ use kindred_engine::library::WINDOW_SECONDS;
 use kindred_engine::similarity::{Weights, compare, match_segments};
 use serde_json::json;
 
-use crate::model::{ModelArgs, clock, embed_or_lookup, key_name, shown};
+use crate::model::{ModelArgs, ScoreArgs, clock, embed_or_lookup, key_name, shown};
 
 /// Per-dimension similarity (0–100 %) of two audio files, their combined score, and the best
 /// matching 3 s segments.
@@ -16,15 +16,11 @@ use crate::model::{ModelArgs, clock, embed_or_lookup, key_name, shown};
 pub struct Args {
     a: PathBuf,
     b: PathBuf,
-    /// Per-dimension weights for the combined score, e.g. `genre=1,key=0`.
-    #[arg(long, default_value = "", value_name = "NAME=W,…")]
-    weights: String,
     /// Also list, for every 3 s window of A, the window of B that matches it best.
     #[arg(long)]
     segments: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    score: ScoreArgs,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -32,7 +28,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let embedder = args.model.load()?;
     let layout = embedder.contract().layout.clone();
-    let weights = Weights::parse(&layout, &args.weights)?;
+    let weights = Weights::parse(&layout, &args.score.weights)?;
     let mut embedder = TrackEmbedder::new(embedder);
     let a = embed_or_lookup(&mut embedder, None, &args.a)?;
     let b = embed_or_lookup(&mut embedder, None, &args.b)?;
@@ -44,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &weights,
         WINDOW_SECONDS,
     )?;
-    if args.json {
+    if args.score.json {
         let per_dimension: serde_json::Map<String, serde_json::Value> = layout
             .dimensions
             .iter()

@@ -1,5 +1,6 @@
 //! `kindred index`: add folders of audio to a reference library, incrementally.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -71,35 +72,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &files,
         &model,
         &options,
-        |event| match event {
-            Event::Planned { found, to_index } => {
-                eprintln!(
-                    "{found} audio files, {to_index} to index, {} unchanged",
-                    found - to_index
-                );
-                progress.set_length(to_index as u64);
-                progress.set_style(
-                    ProgressStyle::with_template(
-                        "{bar:40} {pos}/{len} files, {per_sec}, ETA {eta} {msg}",
-                    )
-                    .expect("valid template"),
-                );
-                if to_index > 0 {
-                    progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        |event| {
+            match event {
+                Event::Planned { found, to_index } => {
+                    eprintln!(
+                        "{found} audio files, {to_index} to index, {} unchanged",
+                        found - to_index
+                    );
+                    progress.set_length(to_index as u64);
+                    progress.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} files, {per_sec}, ETA {eta} {msg}",
+                        )
+                        .expect("valid template"),
+                    );
+                    if to_index > 0 {
+                        progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    }
+                }
+                Event::Indexed { path, .. } => {
+                    progress.set_message(
+                        path.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    );
+                    progress.inc(1);
+                }
+                Event::Failed { error, .. } => {
+                    progress.suspend(|| eprintln!("error: {error}"));
+                    progress.inc(1);
                 }
             }
-            Event::Indexed { path, .. } => {
-                progress.set_message(
-                    path.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                );
-                progress.inc(1);
-            }
-            Event::Failed { error, .. } => {
-                progress.suspend(|| eprintln!("error: {error}"));
-                progress.inc(1);
-            }
+            ControlFlow::Continue(())
         },
     )
     .with_context(|| format!("indexing into {}", args.library.display()))?;

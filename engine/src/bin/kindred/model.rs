@@ -22,6 +22,17 @@ pub struct ModelArgs {
     pub threads: usize,
 }
 
+/// How similarities are weighed and printed, common to query and compare.
+#[derive(clap::Args, Clone)]
+pub struct ScoreArgs {
+    /// Per-dimension weights, e.g. `genre=1,mood=0.5,key=0`; unnamed dimensions weigh 1.
+    #[arg(long, default_value = "", value_name = "NAME=W,…")]
+    pub weights: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 impl ModelArgs {
     /// The model file to use.
     pub fn path(&self) -> anyhow::Result<PathBuf> {

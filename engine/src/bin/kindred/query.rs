@@ -12,7 +12,7 @@ use kindred_engine::search::{Filter, FlatIndex, KeyFilter, SearchIndex, TempoFil
 use kindred_engine::similarity::{Weights, match_segments};
 use serde_json::json;
 
-use crate::model::{ModelArgs, clock, embed_or_lookup, key_name, shown};
+use crate::model::{ModelArgs, ScoreArgs, clock, embed_or_lookup, key_name, shown};
 
 /// Find the library tracks most similar to AUDIO: per-dimension similarity (0–100 %) and the
 /// weighted combined score, optionally filtered by tempo, key and duration.
@@ -26,9 +26,6 @@ pub struct Args {
     /// Number of matches.
     #[arg(long, default_value_t = 10, value_name = "K")]
     top: usize,
-    /// Per-dimension weights, e.g. `genre=1,mood=0.5,key=0`; unnamed dimensions weigh 1.
-    #[arg(long, default_value = "", value_name = "NAME=W,…")]
-    weights: String,
     /// Only tracks with a tempo in this range, e.g. `118-124`.
     #[arg(long, value_name = "LO-HI")]
     bpm: Option<String>,
@@ -47,9 +44,8 @@ pub struct Args {
     /// For each match, where the two tracks are most alike (best pair of 3 s windows).
     #[arg(long)]
     segments: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    score: ScoreArgs,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -78,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.library.display()
         );
     }
-    let weights = Weights::parse(&layout, &args.weights)?;
+    let weights = Weights::parse(&layout, &args.score.weights)?;
     let mut filter = Filter::default();
     if let Some(bpm) = &args.bpm {
         let (min_bpm, max_bpm) = range(bpm, "--bpm")?;
@@ -139,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "segment": segment,
         }));
     }
-    if args.json {
+    if args.score.json {
         let out = json!({
             "query": {
                 "path": query.path,
