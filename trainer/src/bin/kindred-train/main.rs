@@ -264,9 +264,7 @@ fn run() -> anyhow::Result<ExitCode> {
             quiet,
         } => {
             if pieces.is_none() && manifest.is_none() && !real {
-                bail!(
-                    "nothing to build: give --pieces (music21 export), --manifest and/or --real"
-                );
+                bail!("nothing to build: give --pieces (music21 export), --manifest and/or --real");
             }
             if let Some(n) = jobs {
                 rayon::ThreadPoolBuilder::new()
