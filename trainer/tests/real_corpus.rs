@@ -137,9 +137,23 @@ fn fixture_deb(dir: &Path, version: &str) -> PathBuf {
             .map(|(a, b)| a + b)
             .collect::<Vec<_>>(),
     );
+    write_wav(
+        &music.join("theme2.wav"),
+        &clicks(100.0, 21.0)
+            .iter()
+            .zip(chords(21.0, 2))
+            .map(|(a, b)| a + b)
+            .collect::<Vec<_>>(),
+    );
     write_wav(&music.join("sting.wav"), &clicks(120.0, 5.0));
-    std::fs::write(music.join("broken.ogg"), b"OggS\0\x02this is not a vorbis stream").unwrap();
-    std::fs::write(music.join("tune.mod"), tracker_module()).unwrap();
+    std::fs::write(
+        music.join("broken.ogg"),
+        b"OggS\0\x02this is not a vorbis stream",
+    )
+    .unwrap();
+    let tracker = root.join("usr/share/games/fixture/tracker");
+    std::fs::create_dir_all(&tracker).unwrap();
+    std::fs::write(tracker.join("tune.mod"), tracker_module()).unwrap();
     write_wav(
         &root.join("usr/share/games/fixture/sounds/explosion.wav"),
         &clicks(300.0, 25.0),
@@ -165,7 +179,11 @@ fn fixture_deb(dir: &Path, version: &str) -> PathBuf {
         .arg(&deb)
         .output()
         .expect("dpkg-deb runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     deb
 }
 
@@ -187,7 +205,8 @@ fn write_list(dir: &Path, version: &str) -> PathBuf {
         &path,
         format!(
             "[[package]]\nname = \"{PACKAGE}\"\nversion = \"{version}\"\nlicence = \"GPL-2+\"\n\
-             style = \"fixture\"\nsource = \"fixture\"\nsplit = \"test\"\n"
+             style = \"fixture\"\nsource = \"fixture\"\nsplit = \"test\"\n\n\
+             [package.folders]\n\"usr/share/games/fixture/tracker/\" = \"fixture-tracker\"\n"
         ),
     )
     .unwrap();
@@ -228,7 +247,7 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
     let p = &report.corpus.packages[0];
     assert_eq!(p.effect_files, 1, "sounds/explosion.wav is a sound effect");
     let tracks: Vec<_> = p.tracks().collect();
-    assert_eq!(tracks.len(), 2, "{:#?}", p.outcomes);
+    assert_eq!(tracks.len(), 3, "{:#?}", p.outcomes);
     let skipped: Vec<&str> = p
         .outcomes
         .iter()
@@ -251,7 +270,10 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
         .collect();
     assert_eq!(failed, ["usr/share/games/fixture/music/broken.ogg"]);
 
-    let theme = tracks.iter().find(|t| t.path.ends_with("theme.wav")).unwrap();
+    let theme = tracks
+        .iter()
+        .find(|t| t.path.ends_with("theme.wav"))
+        .unwrap();
     assert_eq!(theme.package, PACKAGE);
     assert_eq!(theme.version, "1.0-1");
     assert_eq!(theme.path, "usr/share/games/fixture/music/theme.wav");
@@ -259,8 +281,24 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
     assert_eq!(theme.attribution, "2020 Jane Composer <jane@example.org>");
     assert_eq!(theme.source, "fixture");
     assert!((theme.seconds - 25.0).abs() < 0.01, "{}", theme.seconds);
-    let tune = tracks.iter().find(|t| t.path.ends_with("tune.mod")).unwrap();
+    let tune = tracks
+        .iter()
+        .find(|t| t.path.ends_with("tune.mod"))
+        .unwrap();
     assert!(tune.tracker);
+    assert_eq!(tune.path, "usr/share/games/fixture/tracker/tune.mod");
+    assert_eq!(
+        tune.source, "fixture-tracker",
+        "the folder's own source label"
+    );
+    let theme2 = tracks
+        .iter()
+        .find(|t| t.path.ends_with("theme2.wav"))
+        .unwrap();
+    assert_eq!(
+        (theme2.licence.as_str(), theme2.source.as_str()),
+        ("GPL-2+", "fixture")
+    );
     assert_eq!(tune.licence, "GPL-2+");
     assert_eq!(tune.attribution, "2019 Fixture Game Team");
     assert!(
@@ -270,7 +308,11 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
     );
     let wav = hound::WavReader::open(dir.path().join("corpus").join(&theme.audio)).unwrap();
     assert_eq!(
-        (wav.spec().sample_rate, wav.spec().channels, wav.spec().bits_per_sample),
+        (
+            wav.spec().sample_rate,
+            wav.spec().channels,
+            wav.spec().bits_per_sample
+        ),
         (SR, 1, 16)
     );
     assert!(
@@ -278,24 +320,36 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
         "the extracted tree is removed when the package is done"
     );
 
-    // Passages: 25 s → 2 passages of 9 s, 30.7 s → 2; each: original, 2 tempo, 2 pitch copies.
+    // Passages: 25 s, 21 s and 30.7 s → 2 passages of 9 s each; each passage: the original, 2
+    // tempo and 2 pitch copies.
     let records = &report.records;
-    assert_eq!(records.len(), 4 * 5, "{:?}", report.failures);
+    assert_eq!(records.len(), 6 * 5, "{:?}", report.failures);
     assert!(report.failures.is_empty());
     for r in records {
         let l = r.real.as_ref().unwrap();
         assert_eq!(r.source, Source::Real);
         assert_eq!(r.split, Split::Test);
-        assert_eq!(r.genre.as_deref(), Some("fixture"));
+        assert!(matches!(
+            r.genre.as_deref(),
+            Some("fixture" | "fixture-tracker")
+        ));
         assert!(r.mood.is_none() && r.instrument.is_none() && r.era.is_none());
-        assert!(r.tempo.is_none() && r.key.is_none(), "tempo and key are relative");
+        assert!(
+            r.tempo.is_none() && r.key.is_none(),
+            "tempo and key are relative"
+        );
         assert_eq!(l.version, "1.0-1");
         assert!(
             l.tempo_ratio == 1.0 || l.semitones == 0,
             "a copy changes tempo or key, never both"
         );
         let expected = 9.0 / l.tempo_ratio as f64;
-        assert!((r.seconds - expected).abs() < 0.1, "{} s, ratio {}", r.seconds, l.tempo_ratio);
+        assert!(
+            (r.seconds - expected).abs() < 0.1,
+            "{} s, ratio {}",
+            r.seconds,
+            l.tempo_ratio
+        );
         assert_eq!(r.windows, (r.seconds / 3.0) as u32);
     }
     let theme_original = records
@@ -310,23 +364,37 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
 
     // dataset.json: the old synthetic record kept beside the real ones; the card credits.
     let file = DatasetFile::load(dir.path()).unwrap();
-    assert_eq!(file.records.len(), 21);
-    assert!(file.records.iter().any(|r| r.id == "synth_0" && r.source == Source::Music21));
+    assert_eq!(file.records.len(), 31);
+    assert!(
+        file.records
+            .iter()
+            .any(|r| r.id == "synth_0" && r.source == Source::Music21)
+    );
     let card = std::fs::read_to_string(dir.path().join("REAL_DATASET_CARD.md")).unwrap();
     assert!(card.contains("2020 Jane Composer"), "{card}");
-    assert!(card.contains("**failed** kindred-fixture-music: `usr/share/games/fixture/music/broken.ogg`"));
-    assert!(card.contains("skipped kindred-fixture-music: `usr/share/games/fixture/music/sting.wav`"));
+    assert!(
+        card.contains(
+            "**failed** kindred-fixture-music: `usr/share/games/fixture/music/broken.ogg`"
+        )
+    );
+    assert!(
+        card.contains("skipped kindred-fixture-music: `usr/share/games/fixture/music/sting.wav`")
+    );
 
     // Resume: nothing is rebuilt; the same records come back.
     let again = real::build(&opts).unwrap();
-    assert_eq!((again.corpus.built, again.built, again.skipped), (0, 0, 20));
-    let ids = |rs: &[Record]| rs.iter().map(|r| (r.id.clone(), r.cache.clone())).collect::<Vec<_>>();
+    assert_eq!((again.corpus.built, again.built, again.skipped), (0, 0, 30));
+    let ids = |rs: &[Record]| {
+        rs.iter()
+            .map(|r| (r.id.clone(), r.cache.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&again.records), ids(records));
 
     // The held-out real split gives source-genre, tempo and key triplets (and none in the
     // masked dimensions); tempo/key triplets stay inside one passage group.
     let held = HeldOut::load_records(dir.path(), Split::Test, Records::Real).unwrap();
-    assert_eq!(held.records.len(), 20);
+    assert_eq!(held.records.len(), 30);
     let triplets = held.triplets(50, 0);
     for d in 0..6 {
         let n = triplets.iter().filter(|t| t.dimension == d).count();
@@ -351,55 +419,105 @@ fn another_version_is_refused_naming_both() {
     let err = corpus::fetch(&package("1.0-2"), deb.parent().unwrap())
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with(&format!("package {PACKAGE}: expected version 1.0-2, found ")), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "package {PACKAGE}: expected version 1.0-2, found "
+        )),
+        "{err}"
+    );
     assert!(err.contains("(version 1.0-1)"), "{err}");
-    assert_eq!(corpus::fetch(&package("1.0-1"), deb.parent().unwrap()).unwrap(), deb);
+    assert_eq!(
+        corpus::fetch(&package("1.0-1"), deb.parent().unwrap()).unwrap(),
+        deb
+    );
 
     // The same through the builder, which stops before touching anything else.
     let mut opts = options(dir.path());
     opts.packages = write_list(dir.path(), "1.0-2");
     let err = real::build(&opts).unwrap_err().to_string();
-    assert!(err.contains("expected version 1.0-2") && err.contains("version 1.0-1"), "{err}");
-    assert!(!dir.path().join("corpus/packages").join(format!("{PACKAGE}.json")).exists());
+    assert!(
+        err.contains("expected version 1.0-2") && err.contains("version 1.0-1"),
+        "{err}"
+    );
+    assert!(
+        !dir.path()
+            .join("corpus/packages")
+            .join(format!("{PACKAGE}.json"))
+            .exists()
+    );
 }
 
 #[test]
 fn pinned_list_is_the_main_set_plus_trackers_with_held_out_packages() {
     let list = PackageList::load(&corpus::default_package_list()).unwrap();
     assert_eq!(list.packages.len(), 20);
-    let test: Vec<&Package> = list.packages.iter().filter(|p| p.split == Split::Test).collect();
+    let test: Vec<&Package> = list
+        .packages
+        .iter()
+        .filter(|p| p.split == Split::Test)
+        .collect();
     assert!(test.len() >= 3);
     let styles: std::collections::BTreeSet<&str> = test.iter().map(|p| p.style.as_str()).collect();
-    assert_eq!(styles.len(), test.len(), "held-out packages have different styles");
-    assert!(list.packages.iter().all(|p| !p.version.is_empty() && !p.licence.is_empty()));
-    assert!(list.packages.iter().any(|p| p.name == "widelands-data" && p.version == "2:1.1-3"));
+    assert_eq!(
+        styles.len(),
+        test.len(),
+        "held-out packages have different styles"
+    );
+    assert!(
+        list.packages
+            .iter()
+            .all(|p| !p.version.is_empty() && !p.licence.is_empty())
+    );
+    assert!(
+        list.packages
+            .iter()
+            .any(|p| p.name == "widelands-data" && p.version == "2:1.1-3")
+    );
 }
 
 #[test]
 fn selection_and_copyright_rules() {
-    assert!(corpus::in_effect_folder("usr/share/games/x/sounds/boom.ogg"));
-    assert!(!corpus::in_effect_folder("usr/share/games/x/sounds/music/theme.ogg"));
-    assert!(!corpus::in_effect_folder("usr/share/games/x/music/sounds.ogg"));
+    assert!(corpus::in_effect_folder(
+        "usr/share/games/x/sounds/boom.ogg"
+    ));
+    assert!(!corpus::in_effect_folder(
+        "usr/share/games/x/sounds/music/theme.ogg"
+    ));
+    assert!(!corpus::in_effect_folder(
+        "usr/share/games/x/music/sounds.ogg"
+    ));
     assert!(corpus::glob("music/*.ogg", "music/a.ogg"));
     assert!(!corpus::glob("music/*.ogg", "sfx/a.ogg"));
     let c = corpus::Copyright::parse(COPYRIGHT);
     assert_eq!(c.stanzas.len(), 2);
     assert_eq!(
         c.of("usr/share/games/fixture/music/theme.wav", "x"),
-        ("CC-BY-SA-3.0".into(), "2020 Jane Composer <jane@example.org>".into())
+        (
+            "CC-BY-SA-3.0".into(),
+            "2020 Jane Composer <jane@example.org>".into()
+        )
     );
     assert_eq!(
         c.of("a.pk3!music/other.ogg", "x"),
         ("GPL-2+".into(), "2019 Fixture Game Team".into())
     );
     let free = corpus::Copyright::parse("This is the game.\nCopyright (C) 1999 Someone Else\n");
-    assert_eq!(free.of("x.ogg", "GPL-3+"), ("GPL-3+".into(), "Copyright (C) 1999 Someone Else".into()));
-    assert_eq!(real::passage_starts(25.0, 9.0, 2), vec![16.0 / 3.0, 32.0 / 3.0]);
+    assert_eq!(
+        free.of("x.ogg", "GPL-3+"),
+        ("GPL-3+".into(), "Copyright (C) 1999 Someone Else".into())
+    );
+    assert_eq!(
+        real::passage_starts(25.0, 9.0, 2),
+        vec![16.0 / 3.0, 32.0 / 3.0]
+    );
     assert_eq!(real::passage_starts(8.0, 9.0, 2), vec![0.0]);
     // At 120 BPM both ratios differ by more than 5 BPM (and octaves); at 20 BPM neither does.
     assert_eq!(real::tempo_ratios_for(120.0, &[0.8, 1.25]), vec![0.8, 1.25]);
     assert!(real::tempo_ratios_for(20.0, &[0.8, 1.25]).is_empty());
-    assert!(real::tempo_ratios_for(120.0, &[0.8, 1.25, 0.5]).len() == 2, "×½ is a tempo octave");
+    assert!(
+        real::tempo_ratios_for(120.0, &[0.8, 1.25, 0.5]).len() == 2,
+        "×½ is a tempo octave"
+    );
     for h in 0..200 {
         let s = real::pitch_shifts_for(2, 0, h);
         assert_eq!(s.len(), 2);
@@ -422,7 +540,10 @@ fn rubberband_stretch_keeps_pitch_and_shift_keeps_tempo() {
     let click = dir.path().join("click.wav");
     write_wav(&click, &clicks(120.0, 24.0));
     let (bpm, _) = analyse(&click);
-    assert!((bpm - 120.0).abs() < 2.0, "click track estimated at {bpm} BPM");
+    assert!(
+        (bpm - 120.0).abs() < 2.0,
+        "click track estimated at {bpm} BPM"
+    );
     for r in [0.8f32, 1.25] {
         let out = dir.path().join(format!("click-{r}.wav"));
         real::rubberband(&click, &out, Transform::Tempo(r)).unwrap();
@@ -445,7 +566,11 @@ fn rubberband_stretch_keeps_pitch_and_shift_keeps_tempo() {
         // Time-stretching keeps the key.
         let stretched = dir.path().join(format!("chords-t{s}.wav"));
         real::rubberband(&out, &stretched, Transform::Tempo(1.25)).unwrap();
-        assert_eq!(analyse(&stretched).1, key.transpose(s), "--tempo 1.25 after --pitch {s}");
+        assert_eq!(
+            analyse(&stretched).1,
+            key.transpose(s),
+            "--tempo 1.25 after --pitch {s}"
+        );
     }
     // Pitch shifting keeps the tempo (of the clicks).
     let out = dir.path().join("click-k4.wav");
@@ -457,7 +582,13 @@ fn rubberband_stretch_keeps_pitch_and_shift_keeps_tempo() {
 
 /// A synthetic record with all six labels, reusing an existing feature cache.
 fn synthetic(id: &str, cache: &str, variant: usize) -> Record {
-    let pick = |a: &str, b: &str| if variant % 2 == 0 { a.to_string() } else { b.to_string() };
+    let pick = |a: &str, b: &str| {
+        if variant % 2 == 0 {
+            a.to_string()
+        } else {
+            b.to_string()
+        }
+    };
     Record {
         id: id.into(),
         source: Source::Music21,
@@ -497,7 +628,8 @@ fn mixed_sampler_masks_real_items_and_keeps_relative_labels_in_their_group() {
     let cache = report.records[0].cache.clone();
     let mut file = DatasetFile::load(dir.path()).unwrap();
     for v in 0..8 {
-        file.records.push(synthetic(&format!("synth{v}"), &cache, v));
+        file.records
+            .push(synthetic(&format!("synth{v}"), &cache, v));
     }
     let mut vocab = Vocabulary::default();
     let mut set = TrackSet::load(dir.path(), &file, Split::Test, &mut vocab, 6).unwrap();
@@ -542,8 +674,16 @@ fn mixed_sampler_masks_real_items_and_keeps_relative_labels_in_their_group() {
                     }
                     if d >= 4 && set.is_real(a) {
                         *real_anchor += 1;
-                        assert_eq!(group(a), group(p), "dimension {d}: positive of another group");
-                        assert_eq!(group(a), group(q), "dimension {d}: negative of another group");
+                        assert_eq!(
+                            group(a),
+                            group(p),
+                            "dimension {d}: positive of another group"
+                        );
+                        assert_eq!(
+                            group(a),
+                            group(q),
+                            "dimension {d}: negative of another group"
+                        );
                     }
                     if d >= 4 && !set.is_real(a) {
                         assert!(!set.is_real(p) && !set.is_real(q));
@@ -557,7 +697,10 @@ fn mixed_sampler_masks_real_items_and_keeps_relative_labels_in_their_group() {
         real_share.push(real_items as f64 / items_total as f64);
         if fraction > 0.0 {
             for d in [0, 4, 5] {
-                assert!(real_anchors[d] > 0, "fraction {fraction}: no real anchor in {d}");
+                assert!(
+                    real_anchors[d] > 0,
+                    "fraction {fraction}: no real anchor in {d}"
+                );
             }
         }
     }
