@@ -376,6 +376,12 @@ pub fn evaluate_records(
         scores.push(score(name, &layout, &embeddings, &triplets)?);
     }
     let train = HeldOut::load_records(dataset, Split::Train, records)?;
+    if train.records.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: the train split has no {records:?} tracks to standardise the handcrafted baseline",
+            dataset.display()
+        )));
+    }
     let (layout, embeddings) = test.handcrafted(&train)?;
     scores.push(score(
         "handcrafted (feature mean+std)",

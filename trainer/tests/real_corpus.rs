@@ -501,7 +501,10 @@ fn selection_and_copyright_rules() {
         c.of("a.pk3!music/other.ogg", "x"),
         ("GPL-2+".into(), "2019 Fixture Game Team".into())
     );
-    let free = corpus::Copyright::parse("This is the game.\nCopyright (C) 1999 Someone Else\n");
+    let free = corpus::Copyright::parse(
+        "This is the game.\nCopyright (C) 1999 Someone Else\n\n   THE WORK IS PROTECTED BY \
+         COPYRIGHT AND/OR OTHER APPLICABLE LAW.\n   copyrightable work\n",
+    );
     assert_eq!(
         free.of("x.ogg", "GPL-3+"),
         ("GPL-3+".into(), "Copyright (C) 1999 Someone Else".into())

@@ -265,11 +265,7 @@ pub fn build(packages: &[Package], opts: &CorpusOptions) -> Result<CorpusReport>
     for package in packages {
         bar.set_message(package.name.clone());
         let marker = marker_dir.join(format!("{}.json", package.name));
-        let done = std::fs::read_to_string(&marker)
-            .ok()
-            .and_then(|t| serde_json::from_str::<PackageDone>(&t).ok())
-            .filter(|d| d.package == *package);
-        let done = match done {
+        let done = match load_done(&opts.cache, package) {
             Some(d) => d,
             None => {
                 let d = build_package(package, opts, &bar)?;
@@ -289,6 +285,17 @@ pub fn build(packages: &[Package], opts: &CorpusOptions) -> Result<CorpusReport>
     }
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// The done-marker of `package` in `cache`, if the package was finished with this very pin.
+pub fn load_done(cache: &Path, package: &Package) -> Option<PackageDone> {
+    let marker = cache
+        .join("packages")
+        .join(format!("{}.json", package.name));
+    std::fs::read_to_string(marker)
+        .ok()
+        .and_then(|t| serde_json::from_str::<PackageDone>(&t).ok())
+        .filter(|d| d.package == *package)
 }
 
 /// Writes `bytes` to `path` atomically (temp file + rename).
@@ -642,7 +649,8 @@ pub struct Stanza {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Copyright {
     pub stanzas: Vec<Stanza>,
-    /// Lines that mention a copyright, for files that are not DEP-5.
+    /// Copyright notices (lines starting with "Copyright" or "©" that name a year), for files
+    /// that are not DEP-5.
     pub free_text: Vec<String>,
 }
 
@@ -695,7 +703,11 @@ impl Copyright {
             c.free_text = text
                 .lines()
                 .map(str::trim)
-                .filter(|l| l.to_ascii_lowercase().contains("copyright") && l.len() > 10)
+                .filter(|l| {
+                    let lower = l.to_ascii_lowercase();
+                    (lower.starts_with("copyright") || l.starts_with('©'))
+                        && l.chars().any(|c| c.is_ascii_digit())
+                })
                 .take(5)
                 .map(str::to_string)
                 .collect();

@@ -39,6 +39,9 @@ use super::plan::Split;
 use super::triplets::tempo_positive;
 use crate::{Error, Result};
 
+/// Per-package seconds of the passage stage, kept across runs for the card.
+pub const TIMING_FILE: &str = "real-timing.json";
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct RealOptions {
@@ -48,9 +51,10 @@ pub struct RealOptions {
     pub cache: PathBuf,
     /// The pinned package list.
     pub packages: PathBuf,
-    /// Only these packages (empty = all of the list).
+    /// Build only these packages (empty = all of the list); packages finished by earlier runs
+    /// stay in the dataset.
     pub only: Vec<String>,
-    /// Only the first N packages (after `only`).
+    /// Build only the first N packages (after `only`).
     pub limit_packages: Option<usize>,
     /// Clips shorter than this are left out (seconds).
     pub min_seconds: f64,
@@ -223,7 +227,8 @@ pub struct RealReport {
     pub skipped: usize,
     /// Passages that failed (group, reason).
     pub failures: Vec<(String, String)>,
-    /// Seconds spent on passages and transforms, per package.
+    /// Seconds spent on passages and transforms, per package, in the run that built them
+    /// (kept in `real-timing.json`).
     pub transform_seconds: BTreeMap<String, f64>,
 }
 
@@ -251,6 +256,15 @@ pub fn build(opts: &RealOptions) -> Result<RealReport> {
     if let Some(n) = opts.limit_packages {
         packages.truncate(n);
     }
+    // Packages finished by earlier runs (with the same pin) stay in the dataset, so a corpus
+    // can be built a few packages at a time; they are read from their done-markers.
+    let selected: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+    let packages: Vec<_> = list
+        .packages
+        .iter()
+        .filter(|p| selected.contains(&p.name) || corpus::load_done(&opts.cache, p).is_some())
+        .cloned()
+        .collect();
     let corpus = corpus::build(
         &packages,
         &CorpusOptions {
@@ -268,8 +282,14 @@ pub fn build(opts: &RealOptions) -> Result<RealReport> {
         "cache v{CACHE_VERSION}; {} Hz; real; passage {} s; rubberband R3",
         cfg.sample_rate, opts.passage_seconds
     );
+    let timing_path = opts.out.join(TIMING_FILE);
+    let transform_seconds = std::fs::read_to_string(&timing_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     let mut report = RealReport {
         corpus,
+        transform_seconds,
         ..Default::default()
     };
     let bar = if opts.progress {
@@ -313,9 +333,11 @@ pub fn build(opts: &RealOptions) -> Result<RealReport> {
                 },
             )
             .collect();
+        let mut built_now = 0;
         for (group, r) in results {
             match r {
                 Ok((records, built)) => {
+                    built_now += built;
                     report.built += built;
                     report.skipped += records.len() - built;
                     report.records.extend(records);
@@ -323,12 +345,17 @@ pub fn build(opts: &RealOptions) -> Result<RealReport> {
                 Err(e) => report.failures.push((group, e.to_string())),
             }
         }
-        report
-            .transform_seconds
-            .insert(package.package.name.clone(), t0.elapsed().as_secs_f64());
+        if built_now > 0 || !report.transform_seconds.contains_key(&package.package.name) {
+            report
+                .transform_seconds
+                .insert(package.package.name.clone(), t0.elapsed().as_secs_f64());
+        }
     }
     bar.finish_and_clear();
     report.records.sort_by(|a, b| a.id.cmp(&b.id));
+    let timing = serde_json::to_vec_pretty(&report.transform_seconds)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", timing_path.display())))?;
+    corpus::write_atomic(&timing_path, &timing)?;
     write_outputs(opts, &report)?;
     Ok(report)
 }
@@ -649,8 +676,9 @@ fn card(opts: &RealOptions, report: &RealReport) -> String {
     }
     let _ = writeln!(
         c,
-        "\nTimes are of the run that built each package (fetch/extract/decode) and of this run \
-         (transform: passages, rubberband, features; near 0 when resumed).\n"
+        "\nTimes are those of the run that built each package: fetch (apt-get download), \
+         extract (dpkg-deb, selection, .pk3), decode (render, decode, resample, WAV), transform \
+         (passages, rubberband, features of every copy).\n"
     );
     let _ = writeln!(
         c,

@@ -71,7 +71,8 @@ enum Command {
         /// The pinned package list (default: trainer/real-music.toml).
         #[arg(long, requires = "real")]
         packages: Option<PathBuf>,
-        /// Only this package of the list (repeat for several).
+        /// Build only this package of the list (repeat for several); packages finished by
+        /// earlier runs stay in the dataset.
         #[arg(long = "package", value_name = "NAME", requires = "real")]
         only: Vec<String>,
         /// Only the first N packages of the list.
