@@ -227,7 +227,7 @@ fn slice_distances(embedding: Tensor<2>, d: usize) -> Tensor<2> {
 
 /// The fixed validation batches of a run.
 fn validation_batches(cfg: &TrainingConfig, set: &TrackSet) -> Vec<Vec<WindowRef>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_0f_7a11);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x005e_ed0f_7a11);
     (0..cfg.val_batches)
         .map(|_| set.sample(cfg.batch_size, &mut rng))
         .collect()

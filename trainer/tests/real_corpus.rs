@@ -56,7 +56,7 @@ fn clicks(bpm: f32, seconds: f32) -> Vec<f32> {
         .map(|i| {
             let k = i / beat;
             let t = (i % beat) as f32 / SR as f32;
-            let amp = if k % 4 == 0 { 0.8 } else { 0.5 };
+            let amp = if k.is_multiple_of(4) { 0.8 } else { 0.5 };
             amp * (-t * 60.0).exp() * (2.0 * PI * 1000.0 * t).sin()
         })
         .collect()
@@ -586,7 +586,7 @@ fn rubberband_stretch_keeps_pitch_and_shift_keeps_tempo() {
 /// A synthetic record with all six labels, reusing an existing feature cache.
 fn synthetic(id: &str, cache: &str, variant: usize) -> Record {
     let pick = |a: &str, b: &str| {
-        if variant % 2 == 0 {
+        if variant.is_multiple_of(2) {
             a.to_string()
         } else {
             b.to_string()
@@ -601,7 +601,11 @@ fn synthetic(id: &str, cache: &str, variant: usize) -> Record {
         mood: Some(pick("calm", "tender")),
         instrument: Some(pick("piano", "organ")),
         era: Some(pick("baroque", "traditional")),
-        tempo: Some(if variant % 2 == 0 { 100.0 } else { 140.0 }),
+        tempo: Some(if variant.is_multiple_of(2) {
+            100.0
+        } else {
+            140.0
+        }),
         key: Some(pick("C major", "D major")),
         tempo_source: "rendered".into(),
         key_source: "rendered".into(),

@@ -196,7 +196,11 @@ pub fn pitch_shifts_for(n: usize, seed: u64, h: u64) -> Vec<i32> {
     while out.len() < n.min(11) && tries < 1000 {
         tries += 1;
         let mag = rng.random_range(1..=6);
-        let s = if out.len() % 2 == 0 { mag } else { -mag };
+        let s = if out.len().is_multiple_of(2) {
+            mag
+        } else {
+            -mag
+        };
         if !out.iter().any(|&o| (o - s).rem_euclid(12) == 0) {
             out.push(s);
         }
@@ -231,6 +235,9 @@ pub struct RealReport {
     /// (kept in `real-timing.json`).
     pub transform_seconds: BTreeMap<String, f64>,
 }
+
+/// A passage group's records and how many of them were built in this run.
+type GroupRecords = (Vec<Record>, usize);
 
 fn hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -321,7 +328,7 @@ pub fn build(opts: &RealOptions) -> Result<RealReport> {
             })
             .collect();
         bar.set_message(package.package.name.clone());
-        let results: Vec<(String, Result<(Vec<Record>, usize)>)> = jobs
+        let results: Vec<(String, Result<GroupRecords>)> = jobs
             .par_iter()
             .map_init(
                 || Worker::new(&cfg, None),
@@ -370,7 +377,7 @@ fn passage_job(
     group: &str,
     start: f64,
     fingerprint: &str,
-) -> Result<(Vec<Record>, usize)> {
+) -> Result<GroupRecords> {
     let load = |id: &str| -> Option<Record> {
         let path = opts.out.join("records").join(format!("{id}.json"));
         std::fs::read_to_string(path)
