@@ -1,6 +1,7 @@
 //! The real-music corpus builder and its relative labels, on a fixture made at test time:
 //! generated audio laid out like an extracted Debian package (a theme, a tracker module, a
-//! clip that is too short, a corrupt Ogg, a sound effect, a DEP-5 copyright file), packed into
+//! clip that is too short, a corrupt Ogg, a sound effect, a `.pk3` (zip) holding music, a DEP-5
+//! copyright file), packed into
 //! a `.deb` with `dpkg-deb --build`, so nothing is downloaded.
 //!
 //! Needs `dpkg-deb` (dpkg), `openmpt123` and `rubberband` (rubberband-cli); `cargo xtask test`
@@ -112,6 +113,62 @@ fn tracker_module() -> Vec<u8> {
     m
 }
 
+/// CRC-32 (IEEE, reflected), as zip stores it.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0u32, |mut c, &b| {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
+        }
+        c
+    })
+}
+
+/// A zip archive (`.pk3`) of `entries`, stored without compression.
+fn zip(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in entries {
+        let (crc, size, offset) = (crc32(data), data.len() as u32, out.len() as u32);
+        let common = |v: &mut Vec<u8>| {
+            for x in [20u16, 0, 0, 0, 0] {
+                v.extend(x.to_le_bytes());
+            }
+            for x in [crc, size, size] {
+                v.extend(x.to_le_bytes());
+            }
+            v.extend((name.len() as u16).to_le_bytes());
+            v.extend(0u16.to_le_bytes());
+        };
+        out.extend(0x0403_4b50u32.to_le_bytes());
+        common(&mut out);
+        out.extend(name.as_bytes());
+        out.extend(data);
+        central.extend(0x0201_4b50u32.to_le_bytes());
+        central.extend(20u16.to_le_bytes());
+        common(&mut central);
+        for x in [0u16, 0, 0] {
+            central.extend(x.to_le_bytes());
+        }
+        central.extend(0u32.to_le_bytes());
+        central.extend(offset.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let (cd_offset, cd_size) = (out.len() as u32, central.len() as u32);
+    out.extend(central);
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    for x in [0u16, 0, entries.len() as u16, entries.len() as u16] {
+        out.extend(x.to_le_bytes());
+    }
+    out.extend(cd_size.to_le_bytes());
+    out.extend(cd_offset.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
 const COPYRIGHT: &str = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: fixture
 
@@ -149,6 +206,21 @@ fn fixture_deb(dir: &Path, version: &str) -> PathBuf {
     std::fs::write(
         music.join("broken.ogg"),
         b"OggS\0\x02this is not a vorbis stream",
+    )
+    .unwrap();
+    let wav_in_pk3 = dir.join("in-pk3.wav");
+    write_wav(&wav_in_pk3, &clicks(90.0, 22.0));
+    let data = root.join("usr/share/games/fixture/data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("music.pk3"),
+        zip(&[
+            (
+                "sound/cdtracks/track1.wav",
+                std::fs::read(&wav_in_pk3).unwrap(),
+            ),
+            ("maps/readme.txt", b"not music".to_vec()),
+        ]),
     )
     .unwrap();
     let tracker = root.join("usr/share/games/fixture/tracker");
@@ -247,7 +319,7 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
     let p = &report.corpus.packages[0];
     assert_eq!(p.effect_files, 1, "sounds/explosion.wav is a sound effect");
     let tracks: Vec<_> = p.tracks().collect();
-    assert_eq!(tracks.len(), 3, "{:#?}", p.outcomes);
+    assert_eq!(tracks.len(), 4, "{:#?}", p.outcomes);
     let skipped: Vec<&str> = p
         .outcomes
         .iter()
@@ -291,6 +363,12 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
         tune.source, "fixture-tracker",
         "the folder's own source label"
     );
+    let in_pk3 = tracks.iter().find(|t| t.path.contains(".pk3!")).unwrap();
+    assert_eq!(
+        in_pk3.path,
+        "usr/share/games/fixture/data/music.pk3!sound/cdtracks/track1.wav"
+    );
+    assert!((in_pk3.seconds - 22.0).abs() < 0.01, "{}", in_pk3.seconds);
     let theme2 = tracks
         .iter()
         .find(|t| t.path.ends_with("theme2.wav"))
@@ -320,10 +398,10 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
         "the extracted tree is removed when the package is done"
     );
 
-    // Passages: 25 s, 21 s and 30.7 s → 2 passages of 9 s each; each passage: the original, 2
-    // tempo and 2 pitch copies.
+    // Passages: 25 s, 21 s, 22 s and 30.7 s → 2 passages of 9 s each; each passage: the
+    // original, 2 tempo and 2 pitch copies.
     let records = &report.records;
-    assert_eq!(records.len(), 6 * 5, "{:?}", report.failures);
+    assert_eq!(records.len(), 8 * 5, "{:?}", report.failures);
     assert!(report.failures.is_empty());
     for r in records {
         let l = r.real.as_ref().unwrap();
@@ -364,7 +442,7 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
 
     // dataset.json: the old synthetic record kept beside the real ones; the card credits.
     let file = DatasetFile::load(dir.path()).unwrap();
-    assert_eq!(file.records.len(), 31);
+    assert_eq!(file.records.len(), 41);
     assert!(
         file.records
             .iter()
@@ -383,7 +461,7 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
 
     // Resume: nothing is rebuilt; the same records come back.
     let again = real::build(&opts).unwrap();
-    assert_eq!((again.corpus.built, again.built, again.skipped), (0, 0, 30));
+    assert_eq!((again.corpus.built, again.built, again.skipped), (0, 0, 40));
     let ids = |rs: &[Record]| {
         rs.iter()
             .map(|r| (r.id.clone(), r.cache.clone()))
@@ -394,7 +472,7 @@ fn builder_selects_decodes_records_provenance_and_resumes() {
     // The held-out real split gives source-genre, tempo and key triplets (and none in the
     // masked dimensions); tempo/key triplets stay inside one passage group.
     let held = HeldOut::load_records(dir.path(), Split::Test, Records::Real).unwrap();
-    assert_eq!(held.records.len(), 30);
+    assert_eq!(held.records.len(), 40);
     let triplets = held.triplets(50, 0);
     for d in 0..6 {
         let n = triplets.iter().filter(|t| t.dimension == d).count();
@@ -485,6 +563,12 @@ fn selection_and_copyright_rules() {
     ));
     assert!(!corpus::in_effect_folder(
         "usr/share/games/x/music/sounds.ogg"
+    ));
+    assert!(corpus::in_effect_folder(
+        "usr/share/games/x/data.pk3!sound/misc/hit.ogg"
+    ));
+    assert!(!corpus::in_effect_folder(
+        "usr/share/games/x/x-music.pk3!sound/cdtracks/1.ogg"
     ));
     assert!(corpus::glob("music/*.ogg", "music/a.ogg"));
     assert!(!corpus::glob("music/*.ogg", "sfx/a.ogg"));

@@ -213,6 +213,7 @@ fn test() -> Result<()> {
             // The real-music corpus tests pack a fixture .deb, render a tracker module and
             // time-stretch / pitch-shift passages with the rubberband CLI.
             ("dpkg-deb", "dpkg"),
+            ("unzip", "unzip"),
             ("openmpt123", "openmpt123"),
             ("rubberband", "rubberband-cli"),
             // The whole-file benchmarks (run once each as tests) encode MP3 and Ogg Vorbis.

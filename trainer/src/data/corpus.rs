@@ -438,7 +438,7 @@ fn extension(name: &str) -> String {
 /// Whether sampled audio at `path` (inside the package) is a sound effect by its folders.
 pub fn in_effect_folder(path: &str) -> bool {
     let folders: Vec<String> = path
-        .split('/')
+        .split(['/', '!'])
         .rev()
         .skip(1)
         .map(|f| f.to_ascii_lowercase())
@@ -543,12 +543,12 @@ pub fn file_id(path: &str) -> String {
         .chars()
         .skip(clean.chars().count().saturating_sub(80))
         .collect();
-    let hash = xxhash(path.as_bytes());
+    let hash = fnv1a(path.as_bytes());
     format!("{}_{:08x}", tail.trim_start_matches('_'), hash as u32)
 }
 
 /// FNV-1a, 64 bit: a stable hash for ids (std's hasher is not stable across releases).
-fn xxhash(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -239,12 +239,6 @@ pub struct RealReport {
 /// A passage group's records and how many of them were built in this run.
 type GroupRecords = (Vec<Record>, usize);
 
-fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Builds (or resumes) the real part of the dataset in `opts.out`.
 pub fn build(opts: &RealOptions) -> Result<RealReport> {
     let list = PackageList::load(&opts.packages)?;
@@ -427,9 +421,13 @@ fn passage_job(
         .map(Transform::Tempo)
         .collect();
     transforms.extend(
-        pitch_shifts_for(opts.pitch_shifts, opts.seed, hash(group))
-            .into_iter()
-            .map(Transform::Pitch),
+        pitch_shifts_for(
+            opts.pitch_shifts,
+            opts.seed,
+            corpus::fnv1a(group.as_bytes()),
+        )
+        .into_iter()
+        .map(Transform::Pitch),
     );
     for t in transforms {
         let id = format!("{group}_{}", t.suffix());
