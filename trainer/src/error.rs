@@ -30,6 +30,13 @@ pub enum Error {
     /// ONNX export failed.
     #[error("ONNX export: {0}")]
     Export(String),
+    /// A Debian package of the real-music corpus is missing, has another version than the
+    /// pinned one, or cannot be unpacked.
+    #[error("package {package}: {reason}")]
+    Package { package: String, reason: String },
+    /// An external tool (apt-get, dpkg-deb, unzip, openmpt123, rubberband) is missing or failed.
+    #[error("{tool}: {reason}")]
+    Tool { tool: String, reason: String },
     /// An argument or label value is not valid.
     #[error("{0}")]
     Invalid(String),

@@ -10,6 +10,13 @@
 //! notes of a piece; a negative whose label is not a positive of the anchor's (any piece — the
 //! anchor's own piece at another tempo is exactly the hard case for the tempo dimension).
 //!
+//! Real recordings: "another piece" means another file (the package is one source-genre
+//! class, so a genre positive comes from another track of the package or of a package with
+//! the same source label); tempo and key labels are relative to a passage group, so their
+//! positive and negative are copies of the anchor's own passage ([`triplets::relation`]). The
+//! real test split is made of whole held-out packages. [`Records`] picks synthetic, real or
+//! all test records, so each is reported on its own.
+//!
 //! Models are the exported ONNX files, run by the engine ([`kindred_engine::inference`]):
 //! evaluation measures what users get. The handcrafted baseline is the per-track mean and
 //! standard deviation over time of every mel, CENS and tempogram row (1 048 values),
@@ -29,10 +36,43 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::cache::FeatureCache;
-use crate::data::dataset::{DatasetFile, Record};
+use crate::data::dataset::{DatasetFile, Record, Source};
 use crate::data::plan::Split;
 use crate::data::triplets::{self, DIMENSIONS, Labels, Vocabulary};
 use crate::{Error, Result};
+
+/// Which records of a split take part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Records {
+    /// Every record.
+    #[default]
+    All,
+    /// Rendered scores and manifest files.
+    Synthetic,
+    /// Real recordings.
+    Real,
+}
+
+impl Records {
+    /// Whether `r` takes part.
+    pub fn admits(self, r: &Record) -> bool {
+        match self {
+            Records::All => true,
+            Records::Synthetic => r.source != Source::Real,
+            Records::Real => r.source == Source::Real,
+        }
+    }
+}
+
+/// The unit a positive must not share with its anchor: the piece, or for a real recording
+/// its file.
+fn unit(r: &Record) -> &str {
+    match &r.real {
+        Some(_) => &r.audio_source,
+        None => &r.piece,
+    }
+}
 
 /// The held-out tracks of a dataset and their labels.
 pub struct HeldOut {
@@ -44,12 +84,17 @@ pub struct HeldOut {
 impl HeldOut {
     /// The tracks of `split` in the dataset at `dir` (tracks without windows left out).
     pub fn load(dir: &Path, split: Split) -> Result<Self> {
+        Self::load_records(dir, split, Records::All)
+    }
+
+    /// The tracks of `split` that `records` admits.
+    pub fn load_records(dir: &Path, split: Split, records: Records) -> Result<Self> {
         let file = DatasetFile::load(dir)?;
         let mut vocab = Vocabulary::default();
         let records: Vec<Record> = file
             .records
             .into_iter()
-            .filter(|r| r.split == split && r.windows > 0)
+            .filter(|r| r.split == split && r.windows > 0 && records.admits(r))
             .collect();
         let labels = records.iter().map(|r| vocab.labels(r)).collect();
         Ok(Self {
@@ -77,13 +122,18 @@ impl HeldOut {
                 let la = self.labels[a][d].expect("anchors have labels");
                 let is_pos =
                     |i: usize| self.labels[i][d].is_some_and(|l| triplets::positive(la, l));
+                let relative = matches!(la, triplets::Label::Relative { .. });
                 let positives: Vec<usize> = (0..self.records.len())
                     .filter(|&p| {
-                        p != a && self.records[p].piece != self.records[a].piece && is_pos(p)
+                        p != a
+                            && (relative || unit(&self.records[p]) != unit(&self.records[a]))
+                            && is_pos(p)
                     })
                     .collect();
                 let negatives: Vec<usize> = (0..self.records.len())
-                    .filter(|&n| n != a && self.labels[n][d].is_some() && !is_pos(n))
+                    .filter(|&n| {
+                        n != a && self.labels[n][d].is_some_and(|l| triplets::negative(la, l))
+                    })
                     .collect();
                 if positives.is_empty() || negatives.is_empty() {
                     continue;
@@ -300,10 +350,22 @@ pub fn evaluate(
     per_dimension: usize,
     seed: u64,
 ) -> Result<Evaluation> {
-    let test = HeldOut::load(dataset, Split::Test)?;
+    evaluate_records(dataset, models, per_dimension, seed, Records::All)
+}
+
+/// [`evaluate`] on the test records that `records` admits (the baseline's statistics come from
+/// the same kind of train records).
+pub fn evaluate_records(
+    dataset: &Path,
+    models: &[(String, PathBuf)],
+    per_dimension: usize,
+    seed: u64,
+    records: Records,
+) -> Result<Evaluation> {
+    let test = HeldOut::load_records(dataset, Split::Test, records)?;
     if test.records.is_empty() {
         return Err(Error::Invalid(format!(
-            "{}: the test split has no tracks",
+            "{}: the test split has no {records:?} tracks",
             dataset.display()
         )));
     }
@@ -313,7 +375,13 @@ pub fn evaluate(
         let (layout, embeddings) = test.model_embeddings(path)?;
         scores.push(score(name, &layout, &embeddings, &triplets)?);
     }
-    let train = HeldOut::load(dataset, Split::Train)?;
+    let train = HeldOut::load_records(dataset, Split::Train, records)?;
+    if train.records.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: the train split has no {records:?} tracks to standardise the handcrafted baseline",
+            dataset.display()
+        )));
+    }
     let (layout, embeddings) = test.handcrafted(&train)?;
     scores.push(score(
         "handcrafted (feature mean+std)",

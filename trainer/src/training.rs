@@ -84,6 +84,10 @@ pub struct TrainingConfig {
     /// Seed of initialisation and sampling.
     #[config(default = 0)]
     pub seed: u64,
+    /// Probability that a batch pair of genre, tempo or key is drawn from real recordings when
+    /// the dataset has both kinds (see `data::batcher`).
+    #[config(default = 0.5)]
+    pub real_fraction: f64,
     /// Dataset directory the run was trained on (informational; export describes it).
     #[config(default = "String::new()")]
     pub dataset: String,
@@ -223,7 +227,7 @@ fn slice_distances(embedding: Tensor<2>, d: usize) -> Tensor<2> {
 
 /// The fixed validation batches of a run.
 fn validation_batches(cfg: &TrainingConfig, set: &TrackSet) -> Vec<Vec<WindowRef>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_0f_7a11);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x005e_ed0f_7a11);
     (0..cfg.val_batches)
         .map(|_| set.sample(cfg.batch_size, &mut rng))
         .collect()
@@ -509,7 +513,9 @@ pub fn train(
     let config_json = serde_json::to_vec_pretty(&cfg).map_err(|e| Error::Invalid(e.to_string()))?;
     write_atomic(&run.join(CONFIG_FILE), &config_json)?;
 
-    let splits = Splits::load(dataset, cfg.model.dimensions)?;
+    let mut splits = Splits::load(dataset, cfg.model.dimensions)?;
+    splits.train.set_real_fraction(cfg.real_fraction);
+    splits.validation.set_real_fraction(cfg.real_fraction);
     let device = Device::default().autodiff();
     device.seed(cfg.seed);
     let model = cfg.model.init(&device);

@@ -222,6 +222,12 @@ fn test() -> Result<()> {
         &[
             // The trainer's tests render scores with a small General MIDI SoundFont.
             ("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),
+            // The real-music corpus tests pack a fixture .deb, open a .pk3 (zip), render a
+            // tracker module and time-stretch / pitch-shift passages with the rubberband CLI.
+            ("dpkg-deb", "dpkg"),
+            ("unzip", "unzip"),
+            ("openmpt123", "openmpt123"),
+            ("rubberband", "rubberband-cli"),
             // The whole-file benchmarks (run once each as tests) encode MP3 and Ogg Vorbis.
             ("lame", "lame"),
             ("oggenc", "vorbis-tools"),

@@ -8,6 +8,13 @@
 //! the anchor in that dimension; each track contributes a random window. So every dimension has
 //! positives in every batch (given a batch of at least two pairs per dimension), classes are
 //! balanced, and the other pairs provide the negatives.
+//!
+//! Mixed data: when the split holds both synthetic and real tracks, each pair of a dimension
+//! that both kinds are labelled in (genre; tempo and key, relative for real tracks) draws its
+//! anchor from the real tracks with probability `real_fraction` (a training config value),
+//! else from the synthetic ones; its positive follows the dimension's rule, so a real tempo or
+//! key anchor gets a copy of its own passage. Real tracks have no mood, instrument or era:
+//! they are never drawn for those dimensions, and mining skips them there (masked).
 
 use std::path::Path;
 
@@ -15,11 +22,14 @@ use burn::prelude::*;
 use rand::Rng;
 
 use super::cache::FeatureCache;
-use super::dataset::DatasetFile;
+use super::dataset::{DatasetFile, Source};
 use super::plan::Split;
 use super::triplets::{Labels, Vocabulary, positive};
 use crate::model::{CENS_ROWS, FRAMES, MEL_ROWS, TEMPOGRAM_ROWS};
 use crate::{Error, Result};
+
+/// Default probability of drawing a pair from real recordings (see the module doc).
+pub const DEFAULT_REAL_FRACTION: f64 = 0.5;
 
 /// One track of a split.
 pub struct Track {
@@ -37,6 +47,10 @@ pub struct TrackSet {
     classes: Vec<Vec<Vec<usize>>>,
     /// Tracks with at least one positive, per dimension.
     anchors: Vec<Vec<usize>>,
+    /// Whether each track is a real recording.
+    real: Vec<bool>,
+    /// Probability that a pair of a dimension labelled in both kinds is drawn from real tracks.
+    real_fraction: f64,
     dims: usize,
 }
 
@@ -64,6 +78,7 @@ impl TrackSet {
         dims: usize,
     ) -> Result<Self> {
         let mut tracks = Vec::new();
+        let mut real = Vec::new();
         for r in file.records.iter().filter(|r| r.split == split) {
             if r.windows == 0 {
                 continue;
@@ -78,6 +93,7 @@ impl TrackSet {
                     reason: format!("feature shapes {s:?} are not the model's"),
                 });
             }
+            real.push(r.source == Source::Real);
             tracks.push(Track {
                 id: r.id.clone(),
                 labels: vocab.labels(r),
@@ -126,8 +142,35 @@ impl TrackSet {
             positives,
             classes,
             anchors,
+            real,
+            real_fraction: DEFAULT_REAL_FRACTION,
             dims,
         })
+    }
+
+    /// Sets the probability that a pair is drawn from real tracks (clamped to 0..=1) in the
+    /// dimensions where both kinds have labels.
+    pub fn set_real_fraction(&mut self, fraction: f64) {
+        self.real_fraction = fraction.clamp(0.0, 1.0);
+    }
+
+    /// Whether track `i` is a real recording.
+    pub fn is_real(&self, i: usize) -> bool {
+        self.real[i]
+    }
+
+    /// For dimension `d`: `Some(true)` to draw the pair from real tracks, `Some(false)` from
+    /// synthetic ones, `None` when only one kind can anchor it (no draw, so a synthetic-only
+    /// set samples exactly as before).
+    fn pick_real(&self, d: usize, rng: &mut impl Rng) -> Option<bool> {
+        let kinds = |real: bool| {
+            if d < 4 && !self.classes[d].is_empty() {
+                self.classes[d].iter().any(|c| self.real[c[0]] == real)
+            } else {
+                self.anchors[d].iter().any(|&i| self.real[i] == real)
+            }
+        };
+        (kinds(true) && kinds(false)).then(|| rng.random_bool(self.real_fraction))
     }
 
     /// Total windows.
@@ -153,11 +196,21 @@ impl TrackSet {
         while items.len() < size {
             let d = k % self.dims;
             k += 1;
+            let kind = self.pick_real(d, rng);
             let anchor = if d < 4 && !self.classes[d].is_empty() {
-                let class = &self.classes[d][rng.random_range(0..self.classes[d].len())];
+                let classes: Vec<&Vec<usize>> = self.classes[d]
+                    .iter()
+                    .filter(|c| kind.is_none_or(|real| self.real[c[0]] == real))
+                    .collect();
+                let class = classes[rng.random_range(0..classes.len())];
                 class[rng.random_range(0..class.len())]
             } else if !self.anchors[d].is_empty() {
-                self.anchors[d][rng.random_range(0..self.anchors[d].len())]
+                let anchors: Vec<usize> = self.anchors[d]
+                    .iter()
+                    .copied()
+                    .filter(|&i| kind.is_none_or(|real| self.real[i] == real))
+                    .collect();
+                anchors[rng.random_range(0..anchors.len())]
             } else {
                 rng.random_range(0..self.tracks.len())
             };

@@ -32,10 +32,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::cache::{CACHE_VERSION, CacheShape, CacheWriter};
+use super::corpus::{write_atomic, write_wav};
 use super::labels::{ERAS, Family, GENRES, Mood};
 use super::manifest::{Manifest, ManifestEntry, RowError};
 use super::pieces::{Piece, PieceIndex};
 use super::plan::{self, RenderSpec, Split};
+use super::real::RealLabels;
 use super::render::{Renderer, Score};
 use crate::{Error, Result};
 
@@ -102,6 +104,8 @@ pub enum Source {
     Music21,
     /// A row of the user's manifest.
     Manifest,
+    /// A passage of a real recording (see [`real`](super::real)).
+    Real,
 }
 
 /// One track of the dataset: labels, split, provenance, cache file and engine estimates.
@@ -140,6 +144,10 @@ pub struct Record {
     pub estimated_key: String,
     /// Settings fingerprint; a record with another fingerprint is rebuilt.
     pub fingerprint: String,
+    /// Relative labels and provenance of a real recording (absent for other sources, and in
+    /// datasets written before real recordings existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<RealLabels>,
 }
 
 /// The outcome of a build.
@@ -179,7 +187,7 @@ impl Job<'_> {
 }
 
 /// Per-thread analysis state.
-struct Worker {
+pub(crate) struct Worker {
     renderer: Option<Renderer>,
     front_end: FrontEnd,
     features: Features,
@@ -190,7 +198,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(cfg: &FrontEndConfig, renderer: Option<Renderer>) -> Self {
+    pub(crate) fn new(cfg: &FrontEndConfig, renderer: Option<Renderer>) -> Self {
         Self {
             renderer,
             front_end: FrontEnd::new(cfg.clone()),
@@ -205,7 +213,7 @@ impl Worker {
     /// Features of `samples` (non-overlapping windows from 0, partial last window dropped, a
     /// clip shorter than one window zero-padded: the engine's windowing) into `writer`.
     /// Returns the engine's tempo (BPM) and key estimates.
-    fn cache_samples(
+    pub(crate) fn cache_samples(
         &mut self,
         samples: &[f32],
         writer: &mut CacheWriter,
@@ -228,31 +236,6 @@ impl Worker {
             key_acc.estimate(&self.key).key.to_string(),
         ))
     }
-}
-
-/// Writes `bytes` to `path` atomically (temp file + rename).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
-}
-
-fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let tmp = path.with_extension("wav.tmp");
-    let fail = |e: hound::Error| Error::Invalid(format!("{}: {e}", tmp.display()));
-    let mut w = hound::WavWriter::create(&tmp, spec).map_err(fail)?;
-    for &s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
-            .map_err(fail)?;
-    }
-    w.finalize().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
 /// Builds (or resumes) the dataset `opts` describes.
@@ -520,6 +503,7 @@ fn render_job(
         estimated_tempo: est_tempo,
         estimated_key: est_key,
         fingerprint: fingerprint.to_string(),
+        real: None,
     };
     save_record(&opts.out, &record)?;
     Ok(record)
@@ -594,6 +578,7 @@ fn file_job(
         estimated_tempo: est_tempo,
         estimated_key: est_key,
         fingerprint: fingerprint.to_string(),
+        real: None,
     };
     save_record(&opts.out, &record)?;
     Ok(record)
@@ -649,11 +634,17 @@ fn write_outputs(
     index: Option<&PieceIndex>,
     report: &BuildReport,
 ) -> Result<()> {
+    // Real recordings added by `dataset --real` stay in dataset.json when the synthetic part
+    // is rebuilt.
+    let mut records = report.records.clone();
+    if let Ok(old) = DatasetFile::load(&opts.out) {
+        records.extend(old.records.into_iter().filter(|r| r.source == Source::Real));
+    }
     let file = DatasetFile {
         format: DATASET_FORMAT.into(),
         options: opts.clone(),
         cache_version: CACHE_VERSION,
-        records: report.records.clone(),
+        records,
         row_errors: report.row_errors.clone(),
         failures: report.failures.clone(),
     };

@@ -7,13 +7,18 @@
 //! - [`cache`]: the versioned, memory-mapped per-window feature cache.
 //! - [`manifest`]: a user's `labels.csv`, validated row by row.
 //! - [`dataset`]: the build (resumable, parallel), `dataset.json`, `renders.csv` and the card.
+//! - [`corpus`]: the real-music corpus: pinned Debian packages fetched, unpacked, decoded.
+//! - [`real`]: passages of real recordings, time-stretched and pitch-shifted copies, relative
+//!   labels.
 
 pub mod batcher;
 pub mod cache;
+pub mod corpus;
 pub mod dataset;
 pub mod labels;
 pub mod manifest;
 pub mod pieces;
 pub mod plan;
+pub mod real;
 pub mod render;
 pub mod triplets;

@@ -10,6 +10,12 @@
 //! A track whose label is unknown takes no part in that dimension (neither anchor, positive nor
 //! negative). A positive is always another track than the anchor; windows of the anchor's own
 //! track are neither positives nor negatives.
+//!
+//! Real recordings (see [`real`](super::real)) have **relative** tempo and key labels
+//! ([`Label::Relative`]): copies of one passage compare with each other only, so a real record
+//! and a record of another passage group (or a synthetic record) are neither positives nor
+//! negatives of each other in tempo and key ([`relation`] is `None`). Their mood, instrument
+//! and era are unknown; their genre is the source label (a proxy).
 
 use rand::Rng;
 
@@ -31,34 +37,20 @@ pub enum Label {
     Tempo(f32),
     /// Tonic pitch class of the key, 0 = C.
     Tonic(u8),
+    /// A relative label of a real recording: the passage group (interned) and the copy's value
+    /// in the dimension (tempo ratio × 1000, or the pitch shift modulo 12).
+    Relative { group: u32, value: i32 },
 }
 
 /// A track's labels in the six dimensions (`None` = unknown).
 pub type Labels = [Option<Label>; 6];
 
-/// Pitch class of a key's tonic: `"Eb minor"` → 3. `None` if it does not parse.
+/// Pitch class of a key's tonic, by the engine's key parser: `"Eb minor"` → 3. `None` if it
+/// does not parse.
 pub fn tonic_pitch_class(key: &str) -> Option<u8> {
-    let tonic = key.split_whitespace().next()?;
-    let mut chars = tonic.chars();
-    let base: i32 = match chars.next()?.to_ascii_uppercase() {
-        'C' => 0,
-        'D' => 2,
-        'E' => 4,
-        'F' => 5,
-        'G' => 7,
-        'A' => 9,
-        'B' => 11,
-        _ => return None,
-    };
-    let mut pc = base;
-    for c in chars {
-        pc += match c {
-            '#' | '♯' => 1,
-            'b' | '♭' | '-' => -1,
-            _ => return None,
-        };
-    }
-    Some(pc.rem_euclid(12) as u8)
+    key.parse::<kindred_engine::key::Key>()
+        .ok()
+        .map(|k| k.tonic)
 }
 
 /// Whether two tempi are positives: within ±5 BPM, up to tempo octaves.
@@ -69,20 +61,38 @@ pub fn tempo_positive(a: f32, b: f32) -> bool {
     })
 }
 
+/// How `a` relates to `b`: `Some(true)` positives, `Some(false)` negatives, `None` not
+/// comparable (relative labels of different passage groups, or a relative label against an
+/// absolute one).
+pub fn relation(a: Label, b: Label) -> Option<bool> {
+    match (a, b) {
+        (Label::Class(x), Label::Class(y)) => Some(x == y),
+        (Label::Tempo(x), Label::Tempo(y)) => Some(tempo_positive(x, y)),
+        (Label::Tonic(x), Label::Tonic(y)) => Some(x == y),
+        (Label::Relative { group: g, value: x }, Label::Relative { group: h, value: y }) => {
+            (g == h).then_some(x == y)
+        }
+        (Label::Relative { .. }, _) | (_, Label::Relative { .. }) => None,
+        _ => Some(false),
+    }
+}
+
 /// Whether `a` and `b` are positives of each other.
 pub fn positive(a: Label, b: Label) -> bool {
-    match (a, b) {
-        (Label::Class(x), Label::Class(y)) => x == y,
-        (Label::Tempo(x), Label::Tempo(y)) => tempo_positive(x, y),
-        (Label::Tonic(x), Label::Tonic(y)) => x == y,
-        _ => false,
-    }
+    relation(a, b) == Some(true)
+}
+
+/// Whether `b` is a negative of `a` (comparable and not a positive).
+pub fn negative(a: Label, b: Label) -> bool {
+    relation(a, b) == Some(false)
 }
 
 /// Interns categorical labels into class indices, per dimension.
 #[derive(Debug, Default, Clone)]
 pub struct Vocabulary {
     classes: [Vec<String>; 4],
+    /// Passage groups of real recordings.
+    groups: std::collections::HashMap<String, u32>,
 }
 
 impl Vocabulary {
@@ -102,6 +112,19 @@ impl Vocabulary {
                 };
                 Label::Class(i as u32)
             });
+        }
+        if let Some(real) = &record.real {
+            let next = self.groups.len() as u32;
+            let group = *self.groups.entry(real.group.clone()).or_insert(next);
+            labels[4] = Some(Label::Relative {
+                group,
+                value: (real.tempo_ratio * 1000.0).round() as i32,
+            });
+            labels[5] = Some(Label::Relative {
+                group,
+                value: real.semitones.rem_euclid(12),
+            });
+            return labels;
         }
         labels[4] = record
             .tempo
@@ -152,7 +175,7 @@ pub fn mine_semi_hard(
         let Some(la) = items[a].label else { continue };
         negatives.clear();
         negatives.extend((0..n).filter(|&j| {
-            items[j].track != items[a].track && items[j].label.is_some_and(|lj| !positive(la, lj))
+            items[j].track != items[a].track && items[j].label.is_some_and(|lj| negative(la, lj))
         }));
         if negatives.is_empty() {
             continue;
@@ -208,7 +231,7 @@ pub fn all_triplets_loss(dist: &[f32], items: &[Item], margin: f32) -> (f64, usi
             let d_ap = dist[a * n + p];
             for j in 0..n {
                 if items[j].track != items[a].track
-                    && items[j].label.is_some_and(|lj| !positive(la, lj))
+                    && items[j].label.is_some_and(|lj| negative(la, lj))
                 {
                     sum += f64::from((d_ap - dist[a * n + j] + margin).max(0.0));
                     count += 1;
@@ -236,6 +259,12 @@ mod tests {
         assert!(!tempo_positive(120.0, 128.0));
         assert!(!tempo_positive(120.0, 90.0));
         assert!(!positive(Label::Class(1), Label::Class(2)));
+        let rel = |group, value| Label::Relative { group, value };
+        assert_eq!(relation(rel(0, 800), rel(0, 800)), Some(true));
+        assert_eq!(relation(rel(0, 800), rel(0, 1000)), Some(false));
+        assert_eq!(relation(rel(0, 800), rel(1, 800)), None);
+        assert_eq!(relation(rel(0, 1000), Label::Tempo(120.0)), None);
+        assert!(!negative(Label::Tonic(3), rel(0, 3)));
     }
 
     #[test]

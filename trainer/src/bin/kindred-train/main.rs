@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use kindred_trainer::data::corpus::FileOutcome;
 use kindred_trainer::data::dataset::{self, BuildOptions};
+use kindred_trainer::data::real::{self, RealOptions};
+use kindred_trainer::evaluation::Records;
 use kindred_trainer::model::CsnConfig;
 use kindred_trainer::training::{self, TrainOptions, TrainingConfig};
 
@@ -59,6 +62,34 @@ enum Command {
         /// Use only the first N pieces of pieces.json.
         #[arg(long)]
         limit: Option<usize>,
+        /// Add real recordings: the pinned Debian soundtrack packages (fetched with apt-get,
+        /// decoded once), cut into passages with time-stretched and pitch-shifted copies
+        /// (needs dpkg-deb, unzip, openmpt123 and rubberband). Written beside the synthetic
+        /// records of the same --out; the card is REAL_DATASET_CARD.md.
+        #[arg(long)]
+        real: bool,
+        /// The pinned package list (default: trainer/real-music.toml).
+        #[arg(long, requires = "real")]
+        packages: Option<PathBuf>,
+        /// Build only this package of the list (repeat for several); packages finished by
+        /// earlier runs stay in the dataset.
+        #[arg(long = "package", value_name = "NAME", requires = "real")]
+        only: Vec<String>,
+        /// Only the first N packages of the list.
+        #[arg(long, requires = "real")]
+        limit_packages: Option<usize>,
+        /// Corpus cache: .debs and decoded audio (default: OUT/corpus).
+        #[arg(long, requires = "real")]
+        corpus: Option<PathBuf>,
+        /// Real tracks are cut after this many seconds, so a game loop counts once.
+        #[arg(long, default_value_t = 600.0, requires = "real")]
+        max_track_seconds: f64,
+        /// Length of a real passage in seconds.
+        #[arg(long, default_value_t = 15.0, requires = "real")]
+        passage_seconds: f64,
+        /// Passages per real track (fewer for short tracks).
+        #[arg(long, default_value_t = 2, requires = "real")]
+        passages_per_track: usize,
         /// Worker threads (default: all cores).
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -81,6 +112,10 @@ enum Command {
         /// Seed of the triplet draw.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Which test records: all, synthetic (rendered scores, manifest files) or real
+        /// (held-out Debian packages).
+        #[arg(long, value_enum, default_value = "all")]
+        records: RecordsArg,
         /// Output folder (evaluation.json).
         #[arg(long, short)]
         out: PathBuf,
@@ -150,6 +185,23 @@ enum Command {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum RecordsArg {
+    All,
+    Synthetic,
+    Real,
+}
+
+impl From<RecordsArg> for Records {
+    fn from(r: RecordsArg) -> Self {
+        match r {
+            RecordsArg::All => Records::All,
+            RecordsArg::Synthetic => Records::Synthetic,
+            RecordsArg::Real => Records::Real,
+        }
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum Architecture {
     /// Mel, CENS and tempogram branches (paper Fig. 1b).
     Multi,
@@ -201,17 +253,45 @@ fn run() -> anyhow::Result<ExitCode> {
             splits,
             keep_audio,
             limit,
+            real,
+            packages,
+            only,
+            limit_packages,
+            corpus,
+            max_track_seconds,
+            passage_seconds,
+            passages_per_track,
             jobs,
             quiet,
         } => {
-            if pieces.is_none() && manifest.is_none() {
-                bail!("nothing to build: give --pieces (music21 export) and/or --manifest");
+            if pieces.is_none() && manifest.is_none() && !real {
+                bail!("nothing to build: give --pieces (music21 export), --manifest and/or --real");
             }
             if let Some(n) = jobs {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build_global()
                     .context("setting up worker threads")?;
+            }
+            let real_opts = real.then(|| {
+                let mut opts = RealOptions::new(&out);
+                if let Some(p) = packages {
+                    opts.packages = p;
+                }
+                if let Some(c) = corpus {
+                    opts.cache = c;
+                }
+                opts.only = only;
+                opts.limit_packages = limit_packages;
+                opts.max_seconds = max_track_seconds;
+                opts.passage_seconds = passage_seconds;
+                opts.passages_per_track = passages_per_track;
+                opts.seed = seed;
+                opts.progress = !quiet;
+                opts
+            });
+            if let (None, None, Some(opts)) = (&pieces, &manifest, &real_opts) {
+                return build_real(opts);
             }
             let soundfont = match soundfont {
                 Some(p) => p,
@@ -248,6 +328,12 @@ fn run() -> anyhow::Result<ExitCode> {
                 out.join("DATASET_CARD.md").display()
             );
             let clean = report.row_errors.is_empty() && report.failures.is_empty();
+            if let Some(opts) = &real_opts {
+                let code = build_real(opts)?;
+                if code != ExitCode::SUCCESS {
+                    return Ok(code);
+                }
+            }
             Ok(if clean {
                 ExitCode::SUCCESS
             } else {
@@ -259,10 +345,48 @@ fn run() -> anyhow::Result<ExitCode> {
             models,
             triplets,
             seed,
+            records,
             out,
-        } => evaluate(&dataset, &models, triplets, seed, &out),
+        } => evaluate(&dataset, &models, triplets, seed, records.into(), &out),
         Command::Report { evaluation, out } => report(&evaluation, out),
     }
+}
+
+/// Builds the real part of a dataset and prints its summary; exit code 2 if any file or
+/// passage was left out for an error.
+fn build_real(opts: &RealOptions) -> anyhow::Result<ExitCode> {
+    let report = real::build(opts)
+        .with_context(|| format!("building the real-music dataset in {}", opts.out.display()))?;
+    let mut failed = 0;
+    for p in &report.corpus.packages {
+        for o in &p.outcomes {
+            if let FileOutcome::Failed { path, reason } = o {
+                failed += 1;
+                eprintln!("{} {path}: {reason}", p.package.name);
+            }
+        }
+    }
+    for (group, e) in &report.failures {
+        failed += 1;
+        eprintln!("passage {group}: {e}");
+    }
+    let hours: f64 = report.corpus.tracks().map(|t| t.seconds).sum::<f64>() / 3600.0;
+    eprintln!(
+        "{} packages ({} fetched now), {} tracks, {hours:.2} h; {} records ({} built, {} already \
+         done), {failed} failures → {}",
+        report.corpus.packages.len(),
+        report.corpus.built,
+        report.corpus.tracks().count(),
+        report.records.len(),
+        report.built,
+        report.skipped,
+        opts.out.join("REAL_DATASET_CARD.md").display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn evaluate(
@@ -270,6 +394,7 @@ fn evaluate(
     models: &[String],
     triplets: usize,
     seed: u64,
+    records: Records,
     out: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let models = models
@@ -281,7 +406,8 @@ fn evaluate(
             Ok((name.to_string(), PathBuf::from(path)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let e = kindred_trainer::evaluation::evaluate(dataset, &models, triplets, seed)?;
+    let e =
+        kindred_trainer::evaluation::evaluate_records(dataset, &models, triplets, seed, records)?;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let path = out.join("evaluation.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&e)?)
