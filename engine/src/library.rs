@@ -68,10 +68,10 @@
 //! since it was read (another process appended to it).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -838,13 +838,24 @@ impl Library {
                 .write(true)
                 .open(&lock_path)
                 .map_err(|e| write_error(&lock_path, e))?;
-            lock.try_lock().map_err(|e| Error::Library {
-                path: self.path.clone(),
-                reason: format!(
-                    "another process is writing to this library (lock {}: {e})",
-                    lock_path.display()
-                ),
-            })?;
+            let deadline = Instant::now() + LOCK_PATIENCE;
+            loop {
+                match lock.try_lock() {
+                    Ok(()) => break,
+                    Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => {
+                        return Err(Error::Library {
+                            path: self.path.clone(),
+                            reason: format!(
+                                "another process is writing to this library (lock {}: {e})",
+                                lock_path.display()
+                            ),
+                        });
+                    }
+                }
+            }
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -902,6 +913,11 @@ impl Library {
         Ok(())
     }
 }
+
+/// How long a writer waits for the lock before saying that another process holds it. A
+/// child process forked by another thread holds a copy of the lock for the instant before it
+/// execs, so one attempt alone could fail for no reason.
+const LOCK_PATIENCE: Duration = Duration::from_secs(1);
 
 /// `<library>.lock`, beside the library.
 fn lock_path(path: &Path) -> PathBuf {
