@@ -65,7 +65,7 @@ pub fn stream_file(
     ];
     let mut session = Headless::start(rate, options.device, options.binary_dir.clone(), choices)?;
     let hop = (session.params.hop.value() * rate as f32) as usize;
-    let stalled = |snap: Snapshot| {
+    let stalled = |snap: Box<Snapshot>| {
         Error::Runtime(format!(
             "the analysis worker made no progress for {} s ({:?}, {} windows)",
             PATIENCE.as_secs(),
@@ -95,7 +95,8 @@ pub fn stream_file(
         pending.extend_from_slice(chunk.unwrap_or(&[]));
         loop {
             let piece = if fed == 0 { first } else { hop };
-            if pending.len() < piece && !(done && !pending.is_empty()) {
+            let ready = pending.len() >= piece || (done && !pending.is_empty());
+            if !ready {
                 break;
             }
             let n = piece.min(pending.len());
@@ -187,7 +188,7 @@ impl Headless {
         &mut self,
         patience: Duration,
         mut ready: impl FnMut(&Snapshot) -> bool,
-    ) -> std::result::Result<Snapshot, Snapshot> {
+    ) -> std::result::Result<Snapshot, Box<Snapshot>> {
         let deadline = Instant::now() + patience;
         loop {
             let snap = self.output.read();
@@ -195,7 +196,7 @@ impl Headless {
                 return Ok(snap.clone());
             }
             if Instant::now() > deadline {
-                return Err(snap.clone());
+                return Err(Box::new(snap.clone()));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
