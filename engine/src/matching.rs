@@ -89,13 +89,13 @@ impl LiveMatcher {
         self.index.layout()
     }
 
-    /// The track a user means by `reference`: its full path, or else its file name when
-    /// exactly one track has that name.
+    /// The track a user means by `reference`: its path (as indexed, or any path to the same
+    /// file), or else its file name when exactly one track has that name.
     pub fn find(&self, reference: &str) -> Option<usize> {
-        let by_path = self
-            .tracks
-            .iter()
-            .position(|t| t.path.as_os_str() == reference);
+        let canonical = std::fs::canonicalize(reference).ok();
+        let by_path = self.tracks.iter().position(|t| {
+            t.path.as_os_str() == reference || canonical.as_deref() == Some(t.path.as_path())
+        });
         by_path.or_else(|| {
             let mut named = self
                 .tracks

@@ -187,6 +187,11 @@ fn a_reference_file_outside_the_library_is_analysed_in_the_background() {
         assert!((reference - combined_of(snap, "b.wav")).abs() < 1e-3);
     }
 
+    // Any path to a library track's file means that track.
+    let roundabout = music.join("../music/b.wav");
+    let (_, last) = stream(&music.join("b.wav"), &library, roundabout.to_str().unwrap());
+    assert_eq!(last.reference, "b.wav (library track)");
+
     let (_, last) = stream(&music.join("b.wav"), &library, "nowhere.wav");
     assert_eq!(
         last.reference,
