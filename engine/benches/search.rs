@@ -34,29 +34,11 @@ fn build(n: usize, layout: &EmbeddingLayout, rng: &mut ChaCha8Rng) -> FlatIndex 
     FlatIndex::new(layout, data.view(), meta).expect("valid input")
 }
 
+#[path = "../tests/support/recall.rs"]
+mod support;
+
 fn recall(index: &FlatIndex, queries: &[Vec<f32>], weights: &Weights, per_k: usize) -> f64 {
-    let (mut found, mut total) = (0, 0);
-    for q in queries {
-        let exact = index
-            .search_with(Scan::Exact, q, weights, 10, &Filter::default())
-            .unwrap();
-        let approx = index
-            .search_with(
-                Scan::Quantized {
-                    candidates_per_k: per_k,
-                },
-                q,
-                weights,
-                10,
-                &Filter::default(),
-            )
-            .unwrap();
-        total += exact.len();
-        found += exact
-            .iter()
-            .filter(|e| approx.iter().any(|a| a.id == e.id))
-            .count();
-    }
+    let (found, total) = support::found_of_top10(index, queries, weights, per_k);
     found as f64 / total as f64
 }
 

@@ -11,6 +11,9 @@ use ndarray::Array2;
 use rand::{Rng as _, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[path = "support/recall.rs"]
+mod support;
+
 type Rng = ChaCha8Rng;
 
 /// Roughly normal (sum of four uniforms).
@@ -271,34 +274,20 @@ fn quantized_recall_at_10_is_at_least_0_99() {
     ];
     let (mut found, mut total) = (0usize, 0usize);
     for weights in &weight_sets {
-        for qi in 0..100 {
-            // Half random directions (the hardest case), half near an indexed track.
-            let query: Vec<f32> = if qi % 2 == 0 {
-                (0..d).map(|_| normal(&mut rng)).collect()
-            } else {
-                let row = data.row((rng.next_u64() % n as u64) as usize);
-                row.iter().map(|v| v + 0.8 * normal(&mut rng)).collect()
-            };
-            let exact = index
-                .search_with(Scan::Exact, &query, weights, 10, &Filter::default())
-                .unwrap();
-            let approx = index
-                .search_with(
-                    Scan::Quantized {
-                        candidates_per_k: 10,
-                    },
-                    &query,
-                    weights,
-                    10,
-                    &Filter::default(),
-                )
-                .unwrap();
-            total += exact.len();
-            found += exact
-                .iter()
-                .filter(|e| approx.iter().any(|a| a.id == e.id))
-                .count();
-        }
+        // Half random directions (the hardest case), half near an indexed track.
+        let queries: Vec<Vec<f32>> = (0..100)
+            .map(|qi| {
+                if qi % 2 == 0 {
+                    (0..d).map(|_| normal(&mut rng)).collect()
+                } else {
+                    let row = data.row((rng.next_u64() % n as u64) as usize);
+                    row.iter().map(|v| v + 0.8 * normal(&mut rng)).collect()
+                }
+            })
+            .collect();
+        let (f, t) = support::found_of_top10(&index, &queries, weights, 10);
+        found += f;
+        total += t;
     }
     let recall = found as f64 / total as f64;
     eprintln!("int8 recall@10 over {total} results: {recall:.4}");
