@@ -745,6 +745,7 @@ fn mixed_sampler_masks_real_items_and_keeps_relative_labels_in_their_group() {
             let batch = set.sample(24, &mut rng);
             items_total += batch.len();
             real_items += batch.iter().filter(|(t, _)| set.is_real(*t)).count();
+            let before = real_anchors;
             for (d, real_anchor) in real_anchors.iter_mut().enumerate() {
                 let items: Vec<Item> = batch
                     .iter()
@@ -782,6 +783,16 @@ fn mixed_sampler_masks_real_items_and_keeps_relative_labels_in_their_group() {
                     if d == 0 && set.is_real(a) {
                         *real_anchor += 1;
                     }
+                }
+            }
+            if fraction == 1.0 {
+                // A real tempo or key pair brings a negative of its own group: every batch
+                // teaches both, however many passages the dataset holds.
+                for d in [4, 5] {
+                    assert!(
+                        real_anchors[d] > before[d],
+                        "a batch without a real triplet in dimension {d}"
+                    );
                 }
             }
         }

@@ -13,7 +13,10 @@
 //! that both kinds are labelled in (genre; tempo and key, relative for real tracks) draws its
 //! anchor from the real tracks with probability `real_fraction` (a training config value),
 //! else from the synthetic ones; its positive follows the dimension's rule, so a real tempo or
-//! key anchor gets a copy of its own passage. Real tracks have no mood, instrument or era:
+//! key anchor gets a copy of its own passage. Relative labels compare only inside a passage
+//! group, and a random batch almost never holds a third copy of the same passage, so such a
+//! pair brings one of its group's negatives along (a triplet): without it, real tempo and key
+//! pairs would have no negative and teach nothing. Real tracks have no mood, instrument or era:
 //! they are never drawn for those dimensions, and mining skips them there (masked).
 
 use std::path::Path;
@@ -24,7 +27,7 @@ use rand::Rng;
 use super::cache::FeatureCache;
 use super::dataset::{DatasetFile, Source};
 use super::plan::Split;
-use super::triplets::{Labels, Vocabulary, positive};
+use super::triplets::{Label, Labels, Vocabulary, negative, positive};
 use crate::model::{CENS_ROWS, FRAMES, MEL_ROWS, TEMPOGRAM_ROWS};
 use crate::{Error, Result};
 
@@ -43,6 +46,9 @@ pub struct TrackSet {
     pub tracks: Vec<Track>,
     /// `positives[d][i]`: tracks that are positives of track `i` in dimension `d`.
     positives: Vec<Vec<Vec<usize>>>,
+    /// `group_negatives[d][i]`: for a track with a relative label in dimension `d`, the
+    /// negatives of its passage group (empty otherwise: any other batch item may be one).
+    group_negatives: Vec<Vec<Vec<usize>>>,
     /// `classes[d]`: for categorical dimensions, the tracks of each class with ≥ 2 tracks.
     classes: Vec<Vec<Vec<usize>>>,
     /// Tracks with at least one positive, per dimension.
@@ -109,21 +115,27 @@ impl TrackSet {
         }
         let n = tracks.len();
         let mut positives = vec![vec![Vec::new(); n]; dims];
-        for (d, pos) in positives.iter_mut().enumerate() {
+        let mut group_negatives = vec![vec![Vec::new(); n]; dims];
+        for d in 0..dims {
             for i in 0..n {
                 let Some(li) = tracks[i].labels[d] else {
                     continue;
                 };
-                pos[i] = (0..n)
+                positives[d][i] = (0..n)
                     .filter(|&j| j != i && tracks[j].labels[d].is_some_and(|lj| positive(li, lj)))
                     .collect();
+                if matches!(li, Label::Relative { .. }) {
+                    group_negatives[d][i] = (0..n)
+                        .filter(|&j| tracks[j].labels[d].is_some_and(|lj| negative(li, lj)))
+                        .collect();
+                }
             }
         }
         let mut classes = vec![Vec::new(); dims];
         for (d, cl) in classes.iter_mut().enumerate().take(dims.min(4)) {
             let mut by_class: Vec<Vec<usize>> = Vec::new();
             for (i, t) in tracks.iter().enumerate() {
-                if let Some(super::triplets::Label::Class(c)) = t.labels[d] {
+                if let Some(Label::Class(c)) = t.labels[d] {
                     let c = c as usize;
                     if by_class.len() <= c {
                         by_class.resize(c + 1, Vec::new());
@@ -140,6 +152,7 @@ impl TrackSet {
         Ok(Self {
             tracks,
             positives,
+            group_negatives,
             classes,
             anchors,
             real,
@@ -223,6 +236,10 @@ impl TrackSet {
                     pos[rng.random_range(0..pos.len())]
                 };
                 items.push(window(other, rng));
+            }
+            let group = &self.group_negatives[d][anchor];
+            if !group.is_empty() && items.len() < size {
+                items.push(window(group[rng.random_range(0..group.len())], rng));
             }
         }
         items

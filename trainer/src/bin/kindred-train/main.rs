@@ -164,6 +164,10 @@ enum Command {
         /// Stop after this many epochs without validation improvement.
         #[arg(long, default_value_t = 20)]
         patience: usize,
+        /// Probability that a genre, tempo or key pair is drawn from real recordings when the
+        /// dataset has both kinds (0: synthetic pairs only).
+        #[arg(long, default_value_t = kindred_trainer::data::batcher::DEFAULT_REAL_FRACTION)]
+        real_fraction: f64,
         /// Continue the run from its last checkpoint (its config.json wins, except --epochs).
         #[arg(long)]
         resume: bool,
@@ -445,6 +449,7 @@ fn train(cmd: Command) -> anyhow::Result<ExitCode> {
         batch_size,
         steps,
         patience,
+        real_fraction,
         resume,
         seed,
         quiet,
@@ -470,6 +475,7 @@ fn train(cmd: Command) -> anyhow::Result<ExitCode> {
         .with_batch_size(batch_size)
         .with_steps_per_epoch(steps)
         .with_early_stopping(patience)
+        .with_real_fraction(real_fraction)
         .with_seed(seed)
         .with_dataset(dataset.display().to_string());
     let opts = TrainOptions {
