@@ -6,7 +6,9 @@
 //! mel  [B,1,128,259] ─ standardise ─ [63,129] → 4×4 [15,32] ─ 2×2 [7,16] ─ [7,16] ─┐
 //! cens [B,1, 16,259] ─────────────── [ 7,129] → 1×4 [ 7,32] ─ 1×2 [7,16] ─ [7,16] ─┼ cat [B,3r,7,16]
 //! tgram[B,1,384,259] ─────────────── [191,129]→12×4 [15,32] ─ 2×2 [7,16] ─ [7,16] ─┘
-//!   ─ Inception → pool 2×2 [B,h,3,8] (─ Inception…) ─ global avg [B,h] ─ dense [B,E] ─ layer norm
+//!   ─ Inception → pool 2×2 [B,h,3,8] (─ Inception…) ─ global avg [B,h] ─┐
+//! cens  ─ mean over time [B,16] ────────────────────────────────────────┼ cat ─ dense [B,E] ─ layer norm
+//! tgram ─ mean over time [B,384] ───────────────────────────────────────┘
 //! ```
 //!
 //! Every branch ends in a `[B, reduce, 7, 16]` map (the pools above are chosen for that), so
@@ -19,6 +21,11 @@
 //!   module (1×1 convolution, optional batch norm, ReLU, max pool).
 //! - Global pooling is `AdaptiveAvgPool2d([1, 1])`, which burn-onnx lowers to ONNX (a slice of
 //!   the batch axis would not export).
+//! - The dense layer also sees the CENS and the tempogram averaged over the window's frames
+//!   (multi-input only). Global pooling keeps *what* the convolutions found but not *where* on
+//!   the pitch-class and lag axes, and where is exactly key and tempo; the branches' early
+//!   pooling also merges 24 lags (±10 BPM at 120 BPM). Measured on the synthetic test split with
+//!   the same shortened recipe: see `models/MODEL_CARD.md`.
 //! - Layer normalisation is written with `sum_dim`/`sqrt` over the whole embedding, no affine:
 //!   `nn::LayerNorm` and `mean_dim` do not export with burn-onnx 0.23.0-pre.1.
 //! - The network takes the compressed mel `log10(1 + 10·S)` and standardises it itself with the
@@ -302,6 +309,10 @@ impl CsnConfig {
                     branch_in
                 } else {
                     self.head_out
+                } + if self.multi_input {
+                    CENS_ROWS + TEMPOGRAM_ROWS
+                } else {
+                    0
                 },
                 self.embedding_size(),
             )
@@ -375,11 +386,13 @@ impl Csn {
     ) -> Tensor<2> {
         let mel = (mel - self.mel_mean.val()) / self.mel_std.val();
         let mel = self.mel.forward(mel); // [B, r, 7, 16]
+        let mut summaries = None;
         let mut x = match (&self.cens, &self.tempogram) {
             (Some(cb), Some(tb)) => {
-                let cens = cb.forward(cens.expect("a multi-input CSN needs CENS"));
-                let tempogram = tb.forward(tempogram.expect("a multi-input CSN needs a tempogram"));
-                Tensor::cat(vec![mel, cens, tempogram], 1) // [B, 3r, 7, 16]
+                let cens = cens.expect("a multi-input CSN needs CENS");
+                let tempogram = tempogram.expect("a multi-input CSN needs a tempogram");
+                summaries = Some((cens.clone(), tempogram.clone()));
+                Tensor::cat(vec![mel, cb.forward(cens), tb.forward(tempogram)], 1) // [B, 3r, 7, 16]
             }
             _ => mel,
         };
@@ -388,8 +401,14 @@ impl Csn {
         }
         let x = self.pool.forward(x); // [B, h, 1, 1]
         let [batch, channels, _, _] = x.dims();
-        let x = self.dense.forward(x.reshape([batch, channels])); // [B, E]
-        layer_norm(x)
+        let x = x.reshape([batch, channels]);
+        let x = match summaries {
+            Some((cens, tempogram)) => {
+                Tensor::cat(vec![x, time_mean(cens), time_mean(tempogram)], 1) // [B, h + 400]
+            }
+            None => x,
+        };
+        layer_norm(self.dense.forward(x)) // [B, E]
     }
 
     /// Multi-input forward, the signature the ONNX exporter captures.
@@ -401,6 +420,15 @@ impl Csn {
     pub fn forward_single(&self, mel: Tensor<4>) -> Tensor<2> {
         self.forward(mel, None, None)
     }
+}
+
+/// `[B, 1, rows, frames]` averaged over frames → `[B, rows]` (from a sum: `mean_dim` does not
+/// export).
+fn time_mean(x: Tensor<4>) -> Tensor<2> {
+    let [batch, _, rows, frames] = x.dims();
+    x.sum_dim(3)
+        .div_scalar(frames as f64)
+        .reshape([batch, rows])
 }
 
 /// Layer normalisation over the last axis without affine parameters, from sums and a square
