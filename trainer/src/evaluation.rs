@@ -391,7 +391,14 @@ pub fn evaluate_records(
     )?);
     Ok(Evaluation {
         dataset: dataset.to_path_buf(),
-        split: Split::Test.name().into(),
+        split: match records {
+            Records::All => Split::Test.name().into(),
+            Records::Synthetic => format!(
+                "{} (rendered scores and manifest files)",
+                Split::Test.name()
+            ),
+            Records::Real => format!("{} (real recordings)", Split::Test.name()),
+        },
         seed,
         tracks: test.records.len(),
         triplets_per_dimension: (0..DIMENSIONS.len())

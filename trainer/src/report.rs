@@ -165,7 +165,14 @@ fn draw<DB: DrawingBackend>(
     let (w, h) = area.dim_in_pixel();
     let (cx, cy) = (w as f64 * 0.4, h as f64 * 0.52);
     let rim = (w.min(h) as f64) * 0.34;
-    let n = DIMENSIONS.len();
+    // One axis per dimension that has triplets here (real recordings: genre, tempo, key).
+    let axes: Vec<usize> = (0..DIMENSIONS.len())
+        .filter(|&d| e.models.iter().any(|s| s.per_dimension[d].is_some()))
+        .collect();
+    let n = axes.len();
+    if n == 0 {
+        return Ok(());
+    }
     let point = |d: usize, r: f64| {
         let angle = std::f64::consts::TAU * d as f64 / n as f64 - std::f64::consts::FRAC_PI_2;
         ((cx + r * angle.cos()) as i32, (cy + r * angle.sin()) as i32)
@@ -184,7 +191,7 @@ fn draw<DB: DrawingBackend>(
                 .color(&RGBColor(120, 120, 120)),
         ))?;
     }
-    for (d, name) in DIMENSIONS.iter().enumerate() {
+    for (d, name) in axes.iter().map(|&a| DIMENSIONS[a]).enumerate() {
         area.draw(&PathElement::new(
             vec![point(d, 0.0), point(d, rim)],
             grey.stroke_width(1),
@@ -199,15 +206,14 @@ fn draw<DB: DrawingBackend>(
     let series: Vec<_> = e
         .models
         .iter()
-        .filter(|s| s.per_dimension.iter().all(|v| v.is_some()))
+        .filter(|s| axes.iter().all(|&a| s.per_dimension[a].is_some()))
         .collect();
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let mut pts: Vec<(i32, i32)> = s
-            .per_dimension
+        let mut pts: Vec<(i32, i32)> = axes
             .iter()
             .enumerate()
-            .map(|(d, v)| point(d, radius(v.unwrap_or(0.0), rim)))
+            .map(|(d, &a)| point(d, radius(s.per_dimension[a].unwrap_or(0.0), rim)))
             .collect();
         pts.push(pts[0]);
         area.draw(&PathElement::new(pts.clone(), colour.stroke_width(3)))?;
@@ -260,4 +266,52 @@ pub fn write(e: &Evaluation, out: &Path) -> Result<()> {
     let md = out.join("REPORT.md");
     std::fs::write(&md, markdown(e)).map_err(Error::io(&md))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::ModelScores;
+
+    fn model(name: &str, per_dimension: Vec<Option<f64>>) -> ModelScores {
+        ModelScores {
+            name: name.into(),
+            dimensions: DIMENSIONS.iter().map(|d| d.to_string()).collect(),
+            sliced: vec![true; DIMENSIONS.len()],
+            per_dimension,
+            full: 0.6,
+            own_slice: None,
+            subsets: Vec::new(),
+            triplets: 3000,
+        }
+    }
+
+    #[test]
+    fn the_chart_has_an_axis_per_scored_dimension_and_every_model_that_has_them() {
+        let real = |g, t, k| vec![Some(g), None, None, None, Some(t), Some(k)];
+        let e = Evaluation {
+            dataset: "dataset".into(),
+            split: "test (real recordings)".into(),
+            seed: 0,
+            tracks: 10,
+            triplets_per_dimension: vec![1000, 0, 0, 0, 1000, 1000],
+            models: vec![
+                model("mixed", real(0.67, 0.79, 0.92)),
+                model("rendered only", real(0.64, 0.71, 0.91)),
+                model("4-dim", vec![Some(0.66), None, None, None, None, None]),
+            ],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write(&e, dir.path()).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("kiviat.svg")).unwrap();
+        let text = |t: &str| svg.contains(&format!(">\n{t}\n</text>"));
+        for axis in ["genre", "tempo", "key"] {
+            assert!(text(axis), "no {axis} axis");
+        }
+        for absent in ["mood", "instrument", "era"] {
+            assert!(!text(absent), "an empty {absent} axis");
+        }
+        assert!(text("mixed") && text("rendered only"), "a model missing");
+        assert!(!text("4-dim"), "a model without tempo and key drawn");
+    }
 }
