@@ -164,6 +164,13 @@ fn demo() -> Result<()> {
     let library = target_dir().join("demo/demo.klib");
     let library = library.to_str().context("non-UTF-8 target path")?;
 
+    // A fresh library each run: one made by an earlier run with another model is refused.
+    match std::fs::remove_file(library) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the old demo library {library}"));
+        }
+        _ => {}
+    }
     println!("\n== Indexing {DEMO_PACKAGE} (31 tracks) into {library} ==");
     run(kindred, &["index", music_str, "--library", library])?;
     run(kindred, &["library", "info", library])?;
