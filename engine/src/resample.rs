@@ -7,7 +7,8 @@
 //!
 //! - **Filter** — a 512-tap sinc (at the lower rate) with a squared Blackman–Harris window and
 //!   its −6 dB point at 0.955 of the lower Nyquist, tabulated 256-fold and interpolated
-//!   linearly between table rows. These values were fitted to soxr HQ's measured response
+//!   linearly between table rows (or read at its exact row where every output falls on one,
+//!   as from 44.1 kHz: `interpolation`). These values were fitted to soxr HQ's measured response
 //!   (44.1 → 22.05 kHz, white noise through `librosa.resample(..., "soxr_hq")`):
 //!
 //!   | Hz      | 10 000 | 10 200 | 10 400 | 10 500 | 10 600 | 10 800 | 11 000 | ≥ 11 100 |
@@ -129,6 +130,21 @@ impl StreamResampler {
     }
 }
 
+/// How rubato reads the tabulated sinc for a conversion whose ratio is `up / down` (lowest
+/// terms). Output phases are multiples of `1/up` of an input sample (plus the constant `1/F`
+/// lead, module docs), so when `up` divides the oversampling factor every output falls on a
+/// table row: the nearest row is then exact, and linear interpolation would only add a second
+/// 512-tap dot product whose weight is zero. That is the case for 44.1, 88.2 and 176.4 kHz, the
+/// commonest rates of music files, and halves the resampler's cost there (the resampler is
+/// about a third of indexing time). Other ratios (48 kHz: `up` = 147) interpolate linearly.
+fn interpolation(up: u64) -> SincInterpolationType {
+    if OVERSAMPLING as u64 % up == 0 {
+        SincInterpolationType::Nearest
+    } else {
+        SincInterpolationType::Linear
+    }
+}
+
 impl SincStage {
     fn new(source_rate: u32, target_rate: u32) -> Result<Self> {
         let g = gcd(source_rate as u64, target_rate as u64);
@@ -136,7 +152,7 @@ impl SincStage {
         let params = SincInterpolationParameters::new(SINC_LEN, WindowFunction::BlackmanHarris2)
             .f_cutoff(CUTOFF)
             .oversampling_factor(OVERSAMPLING)
-            .interpolation(SincInterpolationType::Linear);
+            .interpolation(interpolation(up));
         let ratio = target_rate as f64 / source_rate as f64;
         let resampler = Async::<f32>::new_sinc(ratio, 1.0, &params, CHUNK, 1, FixedAsync::Input)
             .map_err(|e| Error::Invalid(format!("{source_rate} Hz → {target_rate} Hz: {e}")))?;
