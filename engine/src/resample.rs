@@ -138,7 +138,7 @@ impl StreamResampler {
 /// commonest rates of music files, and halves the resampler's cost there (the resampler is
 /// about a third of indexing time). Other ratios (48 kHz: `up` = 147) interpolate linearly.
 fn interpolation(up: u64) -> SincInterpolationType {
-    if OVERSAMPLING as u64 % up == 0 {
+    if (OVERSAMPLING as u64).is_multiple_of(up) {
         SincInterpolationType::Nearest
     } else {
         SincInterpolationType::Linear
