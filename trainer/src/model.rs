@@ -288,6 +288,17 @@ impl CsnConfig {
                 )
             })
             .collect();
+        // The dense layer's input: the pooled maps, and the time-averaged CENS and tempogram.
+        let pooled = if self.head_blocks == 0 {
+            branch_in
+        } else {
+            self.head_out
+        };
+        let summaries = if self.multi_input {
+            CENS_ROWS + TEMPOGRAM_ROWS
+        } else {
+            0
+        };
         let constant = |value: f32| {
             Param::from_tensor(Tensor::<4>::full([1, 1, MEL_ROWS, 1], value, device))
                 .set_require_grad(false)
@@ -304,19 +315,7 @@ impl CsnConfig {
                 .then(|| Branch::new(device, self, [12, 4], [[2, 2], [1, 1]])),
             head,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            dense: LinearConfig::new(
-                if self.head_blocks == 0 {
-                    branch_in
-                } else {
-                    self.head_out
-                } + if self.multi_input {
-                    CENS_ROWS + TEMPOGRAM_ROWS
-                } else {
-                    0
-                },
-                self.embedding_size(),
-            )
-            .init(device),
+            dense: LinearConfig::new(pooled + summaries, self.embedding_size()).init(device),
         }
     }
 }
