@@ -39,9 +39,21 @@
 //!   one), so a rubato upgrade that moves the delay fails loudly.
 //! - **Tail** — [`StreamResampler::finish`] feeds silence until `ceil(n_in · ratio)` samples
 //!   have come out, and not one more.
+//! - **Whole-number downsampling** (44.1, 88.2, 176.4 kHz and any other multiple of the
+//!   target): every output falls on the same row of the sinc table, so the conversion is one
+//!   fixed 512-tap FIR filter followed by keeping every `down`-th sample. [`FftDecimator`] takes
+//!   that row from rubato's own table and applies it by FFT convolution (overlap-save, realfft)
+//!   instead of one 512-tap dot product per output: the same outputs to float rounding
+//!   (1.5e-7 of the peak apart on a test signal, `a_decimator_matches_rubato`), for a fraction of
+//!   the work — the resampler was a quarter of indexing time.
 //! - **Same rate** — no filtering at all: the input is copied bit-exactly.
 
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::sinc_interpolator::{SincInterpolator, make_interpolator};
 use rubato::{
     Async, FixedAsync, Indexing, Resampler, SincInterpolationParameters, SincInterpolationType,
     WindowFunction,
@@ -57,13 +69,25 @@ const CUTOFF: f32 = 0.955;
 const OVERSAMPLING: usize = 256;
 /// Input frames per rubato call; any value works, this one keeps the buffers small.
 const CHUNK: usize = 1024;
+/// FFT length of [`FftDecimator`]'s overlap-save blocks: each takes `FFT_LEN − SINC_LEN + 1`
+/// new input samples (35 ms at 44.1 kHz, near `CHUNK`, so a live stream is held back about as
+/// long as by the sinc stage); longer blocks would save under 10 % of the work.
+const FFT_LEN: usize = 2048;
 
 /// Converts a stream of mono samples from `source_rate` to `target_rate`, keeping output
 /// sample `j` at input time `j · source_rate / target_rate`.
 pub struct StreamResampler {
-    /// `None` when the two rates are equal (bit-exact pass-through).
-    sinc: Option<SincStage>,
+    stage: Stage,
     finished: bool,
+}
+
+/// How one pair of rates is converted (module docs).
+enum Stage {
+    /// Equal rates: a bit-exact copy.
+    Copy,
+    /// The source rate is a whole multiple of the target rate.
+    Decimate(FftDecimator),
+    Sinc(SincStage),
 }
 
 struct SincStage {
@@ -91,11 +115,17 @@ impl StreamResampler {
                 "cannot resample from {source_rate} Hz to {target_rate} Hz"
             )));
         }
-        let sinc = (source_rate != target_rate)
-            .then(|| SincStage::new(source_rate, target_rate))
-            .transpose()?;
+        let g = gcd(source_rate as u64, target_rate as u64);
+        let (up, down) = (target_rate as u64 / g, source_rate as u64 / g);
+        let stage = if up == down {
+            Stage::Copy
+        } else if up == 1 {
+            Stage::Decimate(FftDecimator::new(down as usize)?)
+        } else {
+            Stage::Sinc(SincStage::new(source_rate, target_rate, up, down)?)
+        };
         Ok(Self {
-            sinc,
+            stage,
             finished: false,
         })
     }
@@ -106,9 +136,13 @@ impl StreamResampler {
         if self.finished {
             return Err(Error::Invalid("resampler used after finish()".into()));
         }
-        match &mut self.sinc {
-            None => out.extend_from_slice(input),
-            Some(stage) => {
+        match &mut self.stage {
+            Stage::Copy => out.extend_from_slice(input),
+            Stage::Decimate(stage) => {
+                stage.n_in += input.len() as u64;
+                stage.push(input, out)?;
+            }
+            Stage::Sinc(stage) => {
                 stage.n_in += input.len() as u64;
                 stage.push(input, out)?;
             }
@@ -123,9 +157,10 @@ impl StreamResampler {
         if std::mem::replace(&mut self.finished, true) {
             return Ok(());
         }
-        match &mut self.sinc {
-            None => Ok(()),
-            Some(stage) => stage.flush(out),
+        match &mut self.stage {
+            Stage::Copy => Ok(()),
+            Stage::Decimate(stage) => stage.flush(out),
+            Stage::Sinc(stage) => stage.flush(out),
         }
     }
 }
@@ -134,9 +169,9 @@ impl StreamResampler {
 /// terms). Output phases are multiples of `1/up` of an input sample (plus the constant `1/F`
 /// lead, module docs), so when `up` divides the oversampling factor every output falls on a
 /// table row: the nearest row is then exact, and linear interpolation would only add a second
-/// 512-tap dot product whose weight is zero. That is the case for 44.1, 88.2 and 176.4 kHz, the
-/// commonest rates of music files, and halves the resampler's cost there (the resampler is
-/// about a third of indexing time). Other ratios (48 kHz: `up` = 147) interpolate linearly.
+/// 512-tap dot product whose weight is zero (e.g. 11.025 kHz up to 22.05 kHz; whole-number
+/// downsampling, `up` = 1, goes to [`FftDecimator`] instead). Other ratios (48 kHz: `up` = 147)
+/// interpolate linearly.
 fn interpolation(up: u64) -> SincInterpolationType {
     if (OVERSAMPLING as u64).is_multiple_of(up) {
         SincInterpolationType::Nearest
@@ -146,9 +181,8 @@ fn interpolation(up: u64) -> SincInterpolationType {
 }
 
 impl SincStage {
-    fn new(source_rate: u32, target_rate: u32) -> Result<Self> {
-        let g = gcd(source_rate as u64, target_rate as u64);
-        let (up, down) = (target_rate as u64 / g, source_rate as u64 / g);
+    /// `up / down` is `target_rate / source_rate` in lowest terms.
+    fn new(source_rate: u32, target_rate: u32, up: u64, down: u64) -> Result<Self> {
         let params = SincInterpolationParameters::new(SINC_LEN, WindowFunction::BlackmanHarris2)
             .f_cutoff(CUTOFF)
             .oversampling_factor(OVERSAMPLING)
@@ -235,10 +269,144 @@ impl SincStage {
     }
 }
 
+/// Downsampling by a whole number `down` (module docs): output `j` is the filtered input at
+/// sample `down·j`, filtered by the sinc table row that rubato's sinc stage reads for every
+/// output of such a ratio, so it sits at input time `j·down + 1/F` like the sinc stage's.
+struct FftDecimator {
+    down: u64,
+    forward: Arc<dyn RealToComplex<f32>>,
+    inverse: Arc<dyn ComplexToReal<f32>>,
+    /// Spectrum of the time-reversed filter row, divided by `FFT_LEN` (realfft's inverse does
+    /// not normalise).
+    filter: Vec<Complex<f32>>,
+    /// Input samples `start − HISTORY .. start + filled − HISTORY`: the last `HISTORY` samples of
+    /// the previous block (zeros before the stream), then the new ones.
+    block: Vec<f32>,
+    filled: usize,
+    /// Stream index of the block's first new sample.
+    start: u64,
+    /// FFT buffers, reused for every block.
+    input: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    filtered: Vec<f32>,
+    scratch: Vec<Complex<f32>>,
+    /// Real input samples taken and output samples emitted so far.
+    n_in: u64,
+    n_out: u64,
+}
+
+/// Input samples each block carries over from the previous one: the filter's reach.
+const HISTORY: usize = SINC_LEN - 1;
+/// New input samples per block.
+const BLOCK_NEW: usize = FFT_LEN - HISTORY;
+
+impl FftDecimator {
+    fn new(down: usize) -> Result<Self> {
+        let taps = make_interpolator::<f32>(
+            SINC_LEN,
+            1.0 / down as f64,
+            Some(CUTOFF),
+            OVERSAMPLING,
+            WindowFunction::BlackmanHarris2,
+        );
+        // Row 0 is the one whose centre lies 1/F after a whole input sample (module docs).
+        let row = &taps.get_sincs()[0];
+        let mut planner = RealFftPlanner::<f32>::new();
+        let forward = planner.plan_fft_forward(FFT_LEN);
+        let inverse = planner.plan_fft_inverse(FFT_LEN);
+        let mut input = forward.make_input_vec();
+        for (x, &t) in input.iter_mut().zip(row.iter().rev()) {
+            *x = t / FFT_LEN as f32;
+        }
+        let mut filter = forward.make_output_vec();
+        let mut scratch = forward.make_scratch_vec();
+        if scratch.len() < inverse.get_scratch_len() {
+            scratch = inverse.make_scratch_vec();
+        }
+        forward
+            .process_with_scratch(&mut input, &mut filter, &mut scratch)
+            .map_err(rubato_err)?;
+        Ok(Self {
+            down: down as u64,
+            filter,
+            block: vec![0.0; FFT_LEN],
+            filled: HISTORY,
+            start: 0,
+            input,
+            spectrum: forward.make_output_vec(),
+            filtered: inverse.make_output_vec(),
+            scratch,
+            forward,
+            inverse,
+            n_in: 0,
+            n_out: 0,
+        })
+    }
+
+    /// Buffers `input` and filters every full block.
+    fn push(&mut self, mut input: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        while !input.is_empty() {
+            let take = (FFT_LEN - self.filled).min(input.len());
+            self.block[self.filled..self.filled + take].copy_from_slice(&input[..take]);
+            self.filled += take;
+            input = &input[take..];
+            if self.filled == FFT_LEN {
+                self.run(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Filters the full block (overlap-save) and emits the outputs that fall in it.
+    fn run(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        self.input.copy_from_slice(&self.block);
+        self.forward
+            .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+            .map_err(rubato_err)?;
+        for (s, f) in self.spectrum.iter_mut().zip(&self.filter) {
+            *s *= f;
+        }
+        self.inverse
+            .process_with_scratch(&mut self.spectrum, &mut self.filtered, &mut self.scratch)
+            .map_err(rubato_err)?;
+        // filtered[HISTORY + i] is the filter's output centred on input sample
+        // start + i − SINC_LEN/2; output j is centred on sample down·j.
+        let centre = (SINC_LEN / 2) as u64;
+        let end = self.start + BLOCK_NEW as u64;
+        loop {
+            let at = self.down * self.n_out + centre;
+            if at >= end {
+                break;
+            }
+            out.push(self.filtered[HISTORY + (at - self.start) as usize]);
+            self.n_out += 1;
+        }
+        self.block.copy_within(BLOCK_NEW.., 0);
+        self.filled = HISTORY;
+        self.start = end;
+        Ok(())
+    }
+
+    /// Feeds silence until `ceil(n_in / down)` outputs exist, then trims the excess.
+    fn flush(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        let expected = self.n_in.div_ceil(self.down);
+        while self.n_out < expected {
+            self.block[self.filled..].fill(0.0);
+            self.filled = FFT_LEN;
+            self.run(out)?;
+        }
+        let excess = (self.n_out - expected) as usize;
+        out.truncate(out.len().saturating_sub(excess));
+        self.n_out = expected;
+        Ok(())
+    }
+}
+
 /// Silence for the alignment prefix.
 static ZEROS: [f32; CHUNK] = [0.0; CHUNK];
 
-/// rubato's errors here mean a bug in our buffer sizes, not bad input; report, don't panic.
+/// rubato's and realfft's errors here mean a bug in our buffer sizes, not bad input; report,
+/// don't panic.
 fn rubato_err(e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("resampler: {e}"))
 }
@@ -248,4 +416,59 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
         (a, b) = (b, a % b);
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seconds-long test signal with the spectrum of music: harmonics up to the transition band
+    /// and beyond the target Nyquist (which the filter must remove the same way), plus noise.
+    fn signal(rate: u32, n: usize) -> Vec<f32> {
+        let mut noise = 0x2545_f491_4f6c_dd1d_u64;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / rate as f64;
+                let tones: f64 = [110.0, 440.0, 2_500.0, 10_300.0, 10_900.0, 15_000.0]
+                    .iter()
+                    .map(|f| (2.0 * std::f64::consts::PI * f * t).sin())
+                    .sum();
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                (0.1 * tones + 0.2 * ((noise >> 11) as f64 / (1u64 << 53) as f64 - 0.5)) as f32
+            })
+            .collect()
+    }
+
+    /// The FFT decimator gives the sinc stage's outputs, to float rounding, in odd chunks.
+    #[test]
+    fn a_decimator_matches_rubato() {
+        for rate in [44_100u32, 88_200, 176_400] {
+            let x = signal(rate, rate as usize * 3 + 12_345);
+            let down = (rate / 22_050) as u64;
+            let mut sinc = SincStage::new(rate, 22_050, 1, down).unwrap();
+            sinc.n_in = x.len() as u64;
+            let mut expected = Vec::new();
+            sinc.push(&x, &mut expected).unwrap();
+            sinc.flush(&mut expected).unwrap();
+
+            let mut fft = FftDecimator::new(down as usize).unwrap();
+            fft.n_in = x.len() as u64;
+            let mut got = Vec::new();
+            for chunk in x.chunks(3_001) {
+                fft.push(chunk, &mut got).unwrap();
+            }
+            fft.flush(&mut got).unwrap();
+
+            assert_eq!(got.len(), expected.len(), "{rate} Hz");
+            let peak = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let diff = got
+                .iter()
+                .zip(&expected)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            println!("{rate} Hz: max |FFT − sinc| = {diff:.1e} (peak {peak:.2})");
+            assert!(diff < 1e-5 * peak, "{rate} Hz: differs by {diff}");
+        }
+    }
 }
