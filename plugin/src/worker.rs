@@ -24,7 +24,8 @@
 //! - **Weights**: all six at zero count as all equal (the ranking needs some weight).
 //! - **Latency** is measured from the moment the worker holds the window's last sample to the
 //!   moment its snapshot is published. The audio waits up to [`POLL`] in the ring before that,
-//!   and the resampler holds back its 1 024-sample input chunk plus half its filter.
+//!   and the resampler holds back one block of input (1 024 samples; 1 537 where the host rate
+//!   is a whole multiple of 22 050 Hz, as 44.1 kHz) plus half its filter.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use kindred_engine::FrontEndConfig;
+use kindred_engine::contract::SIX_DIMENSIONS;
 use kindred_engine::embedding::TrackEmbedder;
 use kindred_engine::features::{Features, FrontEnd};
 use kindred_engine::indexing::{self, Event, IndexOptions, IndexReport};
@@ -45,7 +47,7 @@ use kindred_engine::library::Library;
 use kindred_engine::matching::{LiveComparison, LiveMatcher};
 use kindred_engine::resample::StreamResampler;
 use kindred_engine::search::Hit;
-use kindred_engine::similarity::{Similarity, Weights};
+use kindred_engine::similarity::{self, Similarity, Weights};
 use kindred_engine::tempo::{TempoEstimate, TempoEstimator};
 use ringbuf::HeapCons;
 use ringbuf::traits::Consumer;
@@ -99,6 +101,24 @@ impl Scores {
             per_dimension: std::array::from_fn(|i| per_dimension[i] / 100.0),
             combined: combined / 100.0,
         }
+    }
+
+    fn from_similarity(similarity: Similarity) -> Self {
+        Self::from_percent(&similarity.per_dimension, similarity.combined)
+    }
+
+    /// "combined 97 % (genre 98 %, mood 96 %, …)".
+    fn describe(&self) -> String {
+        let dims: Vec<String> = SIX_DIMENSIONS
+            .iter()
+            .zip(self.per_dimension)
+            .map(|(name, v)| format!("{name} {:.0} %", v * 100.0))
+            .collect();
+        format!(
+            "combined {:.0} % ({})",
+            self.combined * 100.0,
+            dims.join(", ")
+        )
     }
 }
 
@@ -164,6 +184,26 @@ pub struct Snapshot {
     pub reference: String,
     /// The last error, in plain words.
     pub error: Option<String>,
+}
+
+impl Snapshot {
+    /// The newest analysed window in one line, for the host's log.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "window {} analysed in {:.1} ms",
+            self.windows, self.latency_ms
+        );
+        if let (Some(tempo), Some(key)) = (self.tempo, self.key) {
+            line += &format!(": {:.1} BPM, {}", tempo.bpm, key.key);
+        }
+        if let Some(scores) = &self.comparison.reference {
+            line += &format!("; reference {}: {}", self.reference, scores.describe());
+        }
+        if let Some(top) = self.comparison.matches.first() {
+            line += &format!("; top match {}: {}", top.name, top.scores.describe());
+        }
+        line
+    }
 }
 
 /// Messages from the plugin (GUI or state restore) to the worker.
@@ -391,6 +431,9 @@ struct Analysis {
     /// The reference as the user named it, and its embedding once known.
     reference: Option<String>,
     reference_embedding: Option<Vec<f32>>,
+    /// Whether a window compared with the current reference was logged: once per reference,
+    /// so the host's log shows that analysis works without filling up.
+    reference_logged: bool,
     background: Background,
     started: Instant,
     busy: Duration,
@@ -416,6 +459,7 @@ impl Analysis {
             matcher: None,
             reference: None,
             reference_embedding: None,
+            reference_logged: false,
             background: Background::new(),
             started: Instant::now(),
             busy: Duration::ZERO,
@@ -523,7 +567,10 @@ impl Analysis {
         self.snapshot.library = match (path, &self.model) {
             (None, _) => "none chosen".into(),
             (Some(path), _) if !path.is_file() => {
-                format!("missing: {} (choose the library again)", path.display())
+                format!(
+                    "missing: {} (choose another library, or index a folder into this one)",
+                    path.display()
+                )
             }
             (Some(path), None) => format!(
                 "{} not loaded: comparing needs the model, which is not loaded",
@@ -547,6 +594,7 @@ impl Analysis {
     /// background.
     fn resolve_reference(&mut self) {
         self.reference_embedding = None;
+        self.reference_logged = false;
         let Some(name) = self.reference.clone() else {
             self.snapshot.reference = "none chosen".into();
             return;
@@ -782,24 +830,12 @@ impl Analysis {
             }
             None => None,
         };
-        self.snapshot.comparison = match (&embedding, &self.matcher) {
-            (Some(embedding), Some(matcher)) => {
-                let weights = Weights::new(self.setup.params.weight_values().to_vec())
-                    .unwrap_or_else(|_| Weights::uniform(6));
-                match matcher.compare(
-                    embedding,
-                    self.reference_embedding.as_deref(),
-                    &weights,
-                    TOP_K,
-                ) {
-                    Ok(comparison) => view(comparison, matcher),
-                    Err(e) => {
-                        self.snapshot.error = Some(format!("comparison: {e}"));
-                        Comparison::default()
-                    }
-                }
-            }
-            _ => Comparison::default(),
+        self.snapshot.comparison = match &embedding {
+            Some(embedding) => self.compare(embedding).unwrap_or_else(|e| {
+                self.snapshot.error = Some(format!("comparison: {e}"));
+                Comparison::default()
+            }),
+            None => Comparison::default(),
         };
         let score = self.snapshot.comparison.reference.map(|r| r.combined);
         if self.snapshot.history.len() == HISTORY {
@@ -815,6 +851,39 @@ impl Analysis {
         self.snapshot.cpu_load =
             self.busy.as_secs_f32() / (done - self.started).as_secs_f32().max(1e-3);
         self.publish();
+        let first_with_reference =
+            self.snapshot.comparison.reference.is_some() && !self.reference_logged;
+        if self.snapshot.windows == 1 || first_with_reference {
+            self.reference_logged |= first_with_reference;
+            nice_plug::nice_log!("Kindred: {}", self.snapshot.summary());
+        }
+    }
+
+    /// A window's embedding against the reference and, with a library loaded, its tracks. A
+    /// reference file needs no library: its similarity comes from the model's layout alone.
+    fn compare(&self, embedding: &[f32]) -> kindred_engine::Result<Comparison> {
+        let weights = Weights::new(self.setup.params.weight_values().to_vec())
+            .unwrap_or_else(|_| Weights::uniform(6));
+        if let Some(matcher) = &self.matcher {
+            let found = matcher.compare(
+                embedding,
+                self.reference_embedding.as_deref(),
+                &weights,
+                TOP_K,
+            )?;
+            return Ok(view(found, matcher));
+        }
+        let reference =
+            match (&self.model, self.reference_embedding.as_deref()) {
+                (Some(model), Some(reference)) => Some(Scores::from_similarity(
+                    similarity::compare(&model.layout, embedding, reference, &weights)?,
+                )),
+                _ => None,
+            };
+        Ok(Comparison {
+            reference,
+            matches: Vec::new(),
+        })
     }
 }
 
@@ -822,12 +891,7 @@ impl Analysis {
 fn view(comparison: LiveComparison, matcher: &LiveMatcher) -> Comparison {
     let LiveComparison { reference, matches } = comparison;
     Comparison {
-        reference: reference.map(
-            |Similarity {
-                 per_dimension,
-                 combined,
-             }| { Scores::from_percent(&per_dimension, combined) },
-        ),
+        reference: reference.map(Scores::from_similarity),
         matches: matches
             .into_iter()
             .map(

@@ -1,12 +1,17 @@
 //! The bundled `target/bundled/Kindred.clap` in a real CLAP host built on clack-host: loaded
 //! from disk, activated at 44.1 kHz and 96 kHz with odd, variable block sizes, several seconds
-//! of generated music processed on an audio thread; checks bit-exact passthrough, that a parameter event is applied, and that the state round-trips into a
-//! fresh instance.
+//! of generated music processed on an audio thread; checks bit-exact passthrough, that a
+//! parameter event is applied, that the state round-trips into a fresh instance, and that the
+//! analysis works: a host sees no GUI, so the test reads the plugin's log (nice-plug's
+//! `NICE_LOG`), where the worker writes its first analysed window and the first one compared
+//! with each reference.
 //!
 //! Build the bundle first: `cargo xtask bundle kindred --release` (`cargo xtask test` does).
 
 use std::ffi::CStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
@@ -39,7 +44,22 @@ fn bundle() -> PathBuf {
     path
 }
 
+/// The plugin's log file for this test process, set before the plugin is first loaded (its
+/// logger is set up once, when its entry initialises).
+fn log_file() -> &'static Path {
+    static LOG: OnceLock<PathBuf> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("kindred-clap-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: runs once, before any plugin code that reads the environment is loaded;
+        // the test threads themselves read no environment variables.
+        unsafe { std::env::set_var("NICE_LOG", &path) };
+        path
+    })
+}
+
 fn load() -> PluginEntry {
+    log_file();
     let path = bundle();
     // SAFETY: loading a plugin runs its initialisation code; it is ours.
     unsafe { PluginEntry::load(&path) }.expect("the CLAP entry loads")
@@ -114,13 +134,15 @@ fn param_value(plugin: &mut PluginInstance<TestHost>, id: ClapId) -> f64 {
 }
 
 /// Runs `seconds` of stereo music through the plugin at `rate` (separate input and output
-/// buffers, the output filled with NaN first), sending `event` (if any) with the first block.
-/// Returns input and output.
+/// buffers, the output filled with NaN first), sending `event` (if any) with the first block;
+/// at `speed` times real time when given (the worker analyses what it has time for), else as
+/// fast as the plugin takes it. Returns input and output.
 fn process(
     plugin: &mut PluginInstance<TestHost>,
     rate: f64,
     seconds: f64,
     event: Option<ParamValueEvent>,
+    speed: Option<f64>,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let frames = (rate * seconds) as usize;
     let input: Vec<Vec<f32>> = (0..2).map(|c| music(rate, frames, c)).collect();
@@ -139,7 +161,12 @@ fn process(
             let mut out_ports = AudioPorts::with_capacity(2, 1);
             let mut out_events = EventBuffer::new();
             let mut start = 0;
+            let began = Instant::now();
             for (n, len) in blocks(frames).into_iter().enumerate() {
+                if let Some(speed) = speed {
+                    let due = Duration::from_secs_f64(start as f64 / rate / speed);
+                    std::thread::sleep(due.saturating_sub(began.elapsed()));
+                }
                 let events: Vec<ParamValueEvent> = event.filter(|_| n == 0).into_iter().collect();
                 let in_events = InputEvents::from_buffer(&events);
                 let mut out_ev = OutputEvents::from_buffer(&mut out_events);
@@ -204,7 +231,7 @@ fn passthrough_is_bit_exact_at_44k_and_96k() {
     let entry = load();
     let mut plugin = instance(&entry);
     for rate in [44_100.0, 96_000.0] {
-        let (input, output) = process(&mut plugin, rate, 4.0, None);
+        let (input, output) = process(&mut plugin, rate, 4.0, None, None);
         assert_bit_exact(&input, &output, &format!("{rate} Hz"));
     }
 }
@@ -221,7 +248,7 @@ fn parameter_events_apply_and_state_round_trips() {
     assert!((param_value(&mut plugin, hop) - 0.75 / 2.75).abs() < 1e-6);
 
     let event = ParamValueEvent::new(0, weight, Pckn::match_all(), 0.25);
-    let (input, output) = process(&mut plugin, 48_000.0, 1.0, Some(event));
+    let (input, output) = process(&mut plugin, 48_000.0, 1.0, Some(event), None);
     assert_bit_exact(&input, &output, "with a parameter change");
     assert!((param_value(&mut plugin, weight) - 0.25).abs() < 1e-6);
 
@@ -248,6 +275,107 @@ fn parameter_events_apply_and_state_round_trips() {
     }
     assert!((param_value(&mut restored, weight) - 0.25).abs() < 1e-6);
     // The restored instance still processes (a missing library is not a crash).
-    let (input, output) = process(&mut restored, 44_100.0, 0.5, None);
+    let (input, output) = process(&mut restored, 44_100.0, 0.5, None, None);
     assert_bit_exact(&input, &output, "after restoring the state");
+}
+
+/// Lines of the plugin's log that contain `needle`, waiting up to 10 s for one (the log is
+/// written by a background thread).
+fn log_lines(needle: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log_file()).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect();
+        if !lines.is_empty() || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The number before " %" after `label` in `line`.
+fn percent_after(line: &str, label: &str) -> f64 {
+    let rest = &line[line
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {line}"))
+        + label.len()..];
+    let number: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label:?} in {line}"))
+}
+
+#[test]
+fn similarity_to_a_reference_file_reaches_the_host_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("clap-test-reference.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44_100,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut wav = hound::WavWriter::create(&reference, spec).unwrap();
+    for x in music(44_100.0, 44_100 * 8, 0) {
+        wav.write_sample(x).unwrap();
+    }
+    wav.finalize().unwrap();
+
+    let entry = load();
+    let mut plugin = instance(&entry);
+    // Choose the reference as a restored project would: through the persisted field.
+    let mut saved = Vec::new();
+    {
+        let handle = plugin.plugin_handle();
+        let state: PluginState = handle.get_extension().expect("state extension");
+        state.save(&handle, &mut saved).expect("state saves");
+    }
+    // nice-plug's CLAP state: the JSON's length (u64, little-endian), then the JSON.
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&saved[8..]).expect("the state is JSON");
+    json["fields"]["reference"] = serde_json::to_string(&reference.display().to_string())
+        .unwrap()
+        .into();
+    let body = serde_json::to_vec(&json).unwrap();
+    let mut edited = (body.len() as u64).to_le_bytes().to_vec();
+    edited.extend_from_slice(&body);
+    {
+        let handle = plugin.plugin_handle();
+        let state: PluginState = handle.get_extension().expect("state extension");
+        state
+            .load(&handle, &mut edited.as_slice())
+            .expect("state loads");
+    }
+
+    // The same music at 48 kHz, twice real time: 3 s to fill the first window, then one
+    // window per second of audio.
+    let (input, output) = process(&mut plugin, 48_000.0, 12.0, None, Some(2.0));
+    assert_bit_exact(&input, &output, "while analysing");
+
+    let lines = log_lines("reference clap-test-reference.wav");
+    println!("{}", lines.join("\n"));
+    let line = lines
+        .first()
+        .expect("a window compared with the reference in the log");
+    assert!(line.contains("BPM"), "tempo and key in {line}");
+    let combined = percent_after(line, "combined");
+    assert!(
+        combined >= 90.0,
+        "the same music scores {combined} % against itself"
+    );
+    for dimension in ["genre", "mood", "instrument", "era", "tempo", "key"] {
+        let score = percent_after(line, &format!("{dimension} "));
+        assert!(
+            (0.0..=100.0).contains(&score),
+            "{dimension}: {score} in {line}"
+        );
+    }
 }
