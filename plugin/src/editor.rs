@@ -6,14 +6,20 @@
 //! score against the selected reference; the similarity-over-time strip; the top library
 //! matches with per-dimension mini-bars; the weights and hop; the library chooser (open a
 //! library file, or index a folder into it in the background); the reference chooser (a
-//! library track picked from a filtered list, or an audio file's path); the status line.
+//! library track picked from a filtered list, or an audio file); the status line. Every path
+//! can be typed or picked with *Browse…*, a file dialog drawn inside the plugin window
+//! (egui_file): a native dialog would need a desktop portal or GTK in the host's process.
+//! Dropping files on the window is not possible yet: egui-baseview 0.9 drops baseview's
+//! drag-and-drop events.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use egui::{Color32, RichText, Sense, Stroke, Vec2};
+use egui_file::FileDialog;
 use kindred_engine::contract::SIX_DIMENSIONS;
+use kindred_engine::indexing::AUDIO_EXTENSIONS;
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::*;
@@ -33,6 +39,17 @@ const TRACK: Color32 = Color32::from_gray(50);
 /// Library tracks listed in the reference chooser at once (narrow the list by typing).
 const LISTED_TRACKS: usize = 200;
 
+/// The path a file dialog picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Browse {
+    /// A library file, existing or to be created by indexing.
+    Library,
+    /// A folder of audio files to index.
+    Folder,
+    /// An audio file to compare with.
+    Reference,
+}
+
 /// The editor app; it outlives editor windows (opened and closed by the host).
 pub struct KindredEditor {
     params: Arc<KindredParams>,
@@ -42,6 +59,8 @@ pub struct KindredEditor {
     library_field: String,
     folder_field: String,
     reference_field: String,
+    /// The open file dialog and what it picks.
+    dialog: Option<(Browse, FileDialog)>,
 }
 
 impl KindredEditor {
@@ -58,6 +77,7 @@ impl KindredEditor {
             library_field: String::new(),
             folder_field: String::new(),
             reference_field: String::new(),
+            dialog: None,
         }
     }
 
@@ -92,6 +112,76 @@ impl KindredEditor {
         }
         let _ = self.commands.send(Command::Reference(name));
     }
+
+    fn field(&mut self, what: Browse) -> &mut String {
+        match what {
+            Browse::Library => &mut self.library_field,
+            Browse::Folder => &mut self.folder_field,
+            Browse::Reference => &mut self.reference_field,
+        }
+    }
+
+    /// Opens a file dialog at the field's path (or its folder, or the home folder).
+    fn browse(&mut self, what: Browse) {
+        let typed = PathBuf::from(self.field(what).trim());
+        let start = [Some(typed.as_path()), typed.parent()]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_dir())
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+            .unwrap_or_default();
+        let dialog = match what {
+            Browse::Library => FileDialog::save_file()
+                .title("Library file (existing, or new to index into)")
+                .save_button_text("Choose".into())
+                .default_filename("library.klib")
+                .show_files_filter(Box::new(|p: &Path| has_extension(p, &["klib"]))),
+            Browse::Folder => FileDialog::select_folder().title("Folder of audio files to index"),
+            Browse::Reference => FileDialog::open_file()
+                .title("Reference audio file")
+                .show_files_filter(Box::new(|p: &Path| has_extension(p, &AUDIO_EXTENSIONS))),
+        };
+        let mut dialog = dialog
+            .initial_path(start)
+            .default_size([440.0, 380.0])
+            .show_rename(false)
+            .show_new_folder(what != Browse::Reference);
+        dialog.open();
+        self.dialog = Some((what, dialog));
+    }
+
+    /// Draws the open file dialog; a picked path fills its field and is applied at once.
+    fn dialog(&mut self, ctx: &egui::Context) {
+        let Some((what, dialog)) = &mut self.dialog else {
+            return;
+        };
+        let what = *what;
+        let picked = dialog
+            .show(ctx)
+            .selected()
+            .then(|| dialog.path().map(Path::to_path_buf))
+            .flatten();
+        if dialog.state() != egui_file::State::Open {
+            self.dialog = None;
+        }
+        let Some(path) = picked else {
+            return;
+        };
+        *self.field(what) = path.display().to_string();
+        match what {
+            Browse::Library => self.choose_library(),
+            Browse::Folder => {}
+            Browse::Reference => self.choose_reference(),
+        }
+    }
+}
+
+/// Whether `path` ends in one of `extensions` (any case).
+fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 impl KindredEditor {
@@ -179,6 +269,9 @@ impl NiceEguiApp for KindredEditor {
                         ui.horizontal(|ui| {
                             ui.label("Library file");
                             ui.text_edit_singleline(&mut self.library_field);
+                            if ui.button("Browse…").clicked() {
+                                self.browse(Browse::Library);
+                            }
                             if ui.button("Load").clicked() {
                                 self.choose_library();
                             }
@@ -186,6 +279,9 @@ impl NiceEguiApp for KindredEditor {
                         ui.horizontal(|ui| {
                             ui.label("Audio folder");
                             ui.text_edit_singleline(&mut self.folder_field);
+                            if ui.button("Browse…").clicked() {
+                                self.browse(Browse::Folder);
+                            }
                             let idle = snap.indexing.is_none();
                             if ui
                                 .add_enabled(idle, egui::Button::new("Index into the library"))
@@ -210,6 +306,9 @@ impl NiceEguiApp for KindredEditor {
                             ui.label("Reference");
                             ui.text_edit_singleline(&mut self.reference_field)
                                 .on_hover_text("a library track's name, or an audio file's path");
+                            if ui.button("Browse…").clicked() {
+                                self.browse(Browse::Reference);
+                            }
                             if ui.button("Select").clicked() {
                                 self.choose_reference();
                             }
@@ -220,6 +319,7 @@ impl NiceEguiApp for KindredEditor {
                     })
                 });
             });
+        self.dialog(ui.ctx());
     }
 }
 
