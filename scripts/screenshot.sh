@@ -34,8 +34,8 @@ type_and_press() {
   xdotool mousemove "$4" "$5" click 1
   sleep 1.5
 }
-type_and_press 218 571 "$(realpath "$library")" 389 571
-type_and_press 218 626 track12.ogg 391 626
+type_and_press 218 571 "$(realpath "$library")" 470 571
+type_and_press 218 626 track12.ogg 471 626
 sndfile-jackplay "$music/track4.ogg" >/dev/null 2>&1 & pids+=($!)
 sleep 0.5
 jack_connect jackplay:out_1 kindred:input_1

@@ -387,7 +387,7 @@ fn similarity_bars(ui: &mut egui::Ui, snap: &Snapshot) {
         ui.end_row();
     });
     if reference.is_none() {
-        ui.weak("No reference: choose a library file and a reference track below.");
+        ui.weak("No reference: choose a library track or an audio file below.");
     }
 }
 
