@@ -67,7 +67,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, s};
 
 use crate::config::FrontEndConfig;
 
@@ -369,6 +369,8 @@ const PEAK_FLOOR: f32 = 1e-6;
 const PEAK_HALF_WIDTH: f32 = 2.0 / 3.0;
 /// C4 at A4 = 440 Hz: the pitch-class reference (tuning fixed at 0 as for the chroma, SPEC §1).
 const C4_HZ: f32 = 261.625_58;
+/// Frames the peak picker reads together (their floors live on the stack).
+const FRAME_CHUNK: usize = 64;
 
 /// The spectral-peak pitch-class profile of the module doc, for one STFT shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -395,6 +397,10 @@ impl PeakPicker {
     }
 
     /// Adds the spectral-peak pitch-class profile of every frame of `power` to `pcp`.
+    ///
+    /// Works on [`FRAME_CHUNK`] frames at a time and reads the power row by row: rows are
+    /// contiguous, columns (frames) are not: read frame by frame down the 257 bins, this took
+    /// 6 % of all indexing time.
     fn add(&self, pcp: &mut [f64; 12], power: ArrayView2<f32>) {
         assert_eq!(
             power.nrows(),
@@ -403,36 +409,59 @@ impl PeakPicker {
             power.nrows(),
             self.bins
         );
-        for column in power.columns() {
-            let max = column.iter().fold(0.0f32, |m, &v| m.max(v));
-            if !(max.is_finite() && max > 0.0) {
-                continue;
-            }
-            let floor = max * PEAK_FLOOR;
-            for k in self.lo..=self.hi {
-                let (a, b, c) = (column[k - 1], column[k], column[k + 1]);
-                if !(b > a && b >= c && b > floor) {
-                    continue;
+        let frames = power.ncols();
+        let mut f0 = 0;
+        while f0 < frames {
+            let n = (frames - f0).min(FRAME_CHUNK);
+            let chunk = power.slice(s![.., f0..f0 + n]);
+            // Each frame's peak floor from its strongest bin; a frame without a finite,
+            // positive maximum has no peaks (an infinite floor).
+            let mut floor = [0.0f32; FRAME_CHUNK];
+            for row in chunk.rows() {
+                for (m, &v) in floor[..n].iter_mut().zip(row) {
+                    *m = m.max(v);
                 }
-                // Parabola through the log power: offset of the vertex and its height.
-                let (la, lb, lc) = (a.max(1e-30).ln(), b.ln(), c.max(1e-30).ln());
-                let denom = la - 2.0 * lb + lc;
-                let delta = if denom < 0.0 {
-                    (0.5 * (la - lc) / denom).clamp(-0.5, 0.5)
+            }
+            for m in &mut floor[..n] {
+                *m = if m.is_finite() && *m > 0.0 {
+                    *m * PEAK_FLOOR
                 } else {
-                    0.0
+                    f32::INFINITY
                 };
-                let amplitude = (0.5 * (lb - 0.25 * (la - lc) * delta)).exp();
-                let hz = (k as f32 + delta) * self.bin_hz;
-                let pc = (12.0 * (hz / C4_HZ).log2()).rem_euclid(12.0);
-                let nearest = pc.round();
-                for bin in [nearest - 1.0, nearest, nearest + 1.0] {
-                    let d = (pc - bin).abs();
-                    if d < PEAK_HALF_WIDTH {
-                        let g = (std::f32::consts::FRAC_PI_2 * d / PEAK_HALF_WIDTH).cos();
-                        pcp[(bin as i32).rem_euclid(12) as usize] += (amplitude * g * g) as f64;
+            }
+            for k in self.lo..=self.hi {
+                let (below, at, above) = (chunk.row(k - 1), chunk.row(k), chunk.row(k + 1));
+                let bins = below.iter().zip(&at).zip(&above).zip(&floor[..n]);
+                for (((&a, &b), &c), &floor) in bins {
+                    if b > a && b >= c && b > floor {
+                        self.spread(pcp, k, a, b, c);
                     }
                 }
+            }
+            f0 += n;
+        }
+    }
+
+    /// Adds the peak at bin `k` (power `b`, neighbours `a` and `c`) to the pitch classes
+    /// around its frequency.
+    fn spread(&self, pcp: &mut [f64; 12], k: usize, a: f32, b: f32, c: f32) {
+        // Parabola through the log power: offset of the vertex and its height.
+        let (la, lb, lc) = (a.max(1e-30).ln(), b.ln(), c.max(1e-30).ln());
+        let denom = la - 2.0 * lb + lc;
+        let delta = if denom < 0.0 {
+            (0.5 * (la - lc) / denom).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        let amplitude = (0.5 * (lb - 0.25 * (la - lc) * delta)).exp();
+        let hz = (k as f32 + delta) * self.bin_hz;
+        let pc = (12.0 * (hz / C4_HZ).log2()).rem_euclid(12.0);
+        let nearest = pc.round();
+        for bin in [nearest - 1.0, nearest, nearest + 1.0] {
+            let d = (pc - bin).abs();
+            if d < PEAK_HALF_WIDTH {
+                let g = (std::f32::consts::FRAC_PI_2 * d / PEAK_HALF_WIDTH).cos();
+                pcp[(bin as i32).rem_euclid(12) as usize] += (amplitude * g * g) as f64;
             }
         }
     }

@@ -10,7 +10,6 @@ use ndarray::{Array1, Array2};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-use super::chroma::normalize_columns;
 use super::stft::periodic_hann;
 use crate::{Error, Result};
 
@@ -87,11 +86,21 @@ impl Tempogram {
                     &mut self.scratch_inverse,
                 )
                 .map_err(|e| Error::Invalid(format!("inverse FFT failed: {e}")))?;
-            for (o, &l) in out.column_mut(t).iter_mut().zip(&self.lags) {
-                *o = l / n_pad;
+            // Max-normalised here, while the frame's lags are contiguous: normalising the
+            // finished tempogram column by column reads it across rows, at 5 % of indexing time.
+            let lags = &mut self.lags[..self.win_length];
+            let mut length = 0.0f32;
+            for l in lags.iter_mut() {
+                *l /= n_pad;
+                length = length.max(l.abs());
+            }
+            // As librosa's `util.normalize`: a column whose norm is not a positive normal float
+            // (silence) is left as it is.
+            let scale = if length >= f32::MIN_POSITIVE { length } else { 1.0 };
+            for (o, &l) in out.column_mut(t).iter_mut().zip(lags.iter()) {
+                *o = l / scale;
             }
         }
-        normalize_columns(out, |c| c.fold(0.0f32, |m, v| m.max(v.abs())));
         Ok(())
     }
 }
