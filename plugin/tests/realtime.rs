@@ -13,70 +13,14 @@ use kindred_plugin::worker::{Activity, Command, Snapshot};
 use nice_assert_no_alloc::{
     AllocDisabler, assert_no_alloc, reset_violation_count, violation_count,
 };
-use nice_plug::context::process::SendEventError;
 use nice_plug::prelude::*;
+
+mod support;
+
+use support::{Host, music};
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
-
-struct Host {
-    transport: Transport,
-}
-
-impl ActivateContext<Kindred> for Host {
-    fn plugin_api(&self) -> PluginApi {
-        PluginApi::Clap
-    }
-    fn execute(&self, _task: ()) {}
-    fn set_latency_samples(&self, _samples: u32) {}
-    fn set_current_voice_capacity(&self, _capacity: u32) {}
-}
-
-impl ProcessContext<Kindred> for Host {
-    fn plugin_api(&self) -> PluginApi {
-        PluginApi::Clap
-    }
-    fn execute_background(&self, _task: ()) {}
-    fn execute_gui(&self, _task: ()) {}
-    fn transport(&self) -> &Transport {
-        &self.transport
-    }
-    fn next_event(&mut self) -> Option<PluginNoteEvent<Kindred>> {
-        None
-    }
-    fn try_send_event(
-        &mut self,
-        event: PluginNoteEvent<Kindred>,
-    ) -> Result<(), (PluginNoteEvent<Kindred>, SendEventError)> {
-        Err((event, SendEventError::NoOutputBuffer))
-    }
-    fn set_latency_samples(&self, _samples: u32) {}
-    fn request_restart(&self) {}
-    fn set_current_voice_capacity(&self, _capacity: u32) {}
-}
-
-/// A C major triad (root doubled an octave below) and a noise click on every beat at `bpm`:
-/// tonal without ambiguity, rhythmic without pitch.
-fn music(rate: f32, seconds: f32, bpm: f32, channel: usize) -> Vec<f32> {
-    const CHORD: [f32; 4] = [130.81, 261.63, 329.63, 392.00];
-    let n = (rate * seconds) as usize;
-    let beat = (60.0 / bpm * rate) as usize;
-    let mut noise = 0x1234_5678u32 ^ channel as u32;
-    (0..n)
-        .map(|i| {
-            let t = i as f32 / rate;
-            let tone: f32 = CHORD
-                .iter()
-                .map(|f| (std::f32::consts::TAU * f * t).sin())
-                .sum::<f32>()
-                * 0.08;
-            noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let white = (noise >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0;
-            let click = white * (-((i % beat) as f32) / (0.004 * rate)).exp() * 0.5;
-            tone + click
-        })
-        .collect()
-}
 
 fn run_plugin(rate: f32, channels: usize, blocks: &[usize]) {
     let mut plugin = Kindred::default();
@@ -228,55 +172,6 @@ fn worker_reports_silence() {
     let snap = plugin.stop();
     assert_eq!(snap.activity, Activity::Silence);
     assert_eq!(snap.windows, 0);
-}
-
-/// SPEC §5 / issue 6 benchmark: the audio thread's cost per block at 48 kHz, 64 frames,
-/// stereo (downmix + ring push + transport flag), against the 1.33 ms a block lasts.
-/// Target: ≤ 1 % of a core.
-#[test]
-fn audio_thread_cost_at_48k_64_frames() {
-    let rate = 48_000.0;
-    let mut plugin = Kindred::default();
-    let mut host = Host {
-        transport: Transport::new(rate),
-    };
-    host.transport.playing = true;
-    let config = BufferConfig {
-        sample_rate: rate,
-        min_buffer_size: Some(64),
-        max_buffer_size: 64,
-        process_mode: ProcessMode::Realtime,
-    };
-    assert!(plugin.activate(&Kindred::AUDIO_IO_LAYOUTS[0], &config, &mut host));
-    let mut left = music(rate, 64.0 / rate, 120.0, 0);
-    let mut right = music(rate, 64.0 / rate, 120.0, 1);
-    let blocks = 20_000;
-    let started = Instant::now();
-    for _ in 0..blocks {
-        let mut buffer = Buffer::default();
-        // SAFETY: both slices outlive the call and have 64 frames.
-        unsafe {
-            buffer.set_slices(64, |s| {
-                s.clear();
-                s.push(&mut left[..]);
-                s.push(&mut right[..]);
-            })
-        };
-        let mut aux = AuxiliaryBuffers {
-            inputs: &mut [],
-            outputs: &mut [],
-        };
-        plugin.process(&mut buffer, &mut aux, &mut host);
-    }
-    let per_block = started.elapsed().as_secs_f64() / blocks as f64;
-    let budget = 64.0 / rate as f64;
-    eprintln!(
-        "audio thread: {:.0} ns per 64-frame block at 48 kHz = {:.4} % of a core (target ≤ 1 %)",
-        per_block * 1e9,
-        per_block / budget * 100.0
-    );
-    plugin.deactivate();
-    assert!(per_block / budget < 0.01);
 }
 
 /// A library that is missing (e.g. a restored project from another machine) is reported in
