@@ -96,7 +96,11 @@ impl Tempogram {
             }
             // As librosa's `util.normalize`: a column whose norm is not a positive normal float
             // (silence) is left as it is.
-            let scale = if length >= f32::MIN_POSITIVE { length } else { 1.0 };
+            let scale = if length >= f32::MIN_POSITIVE {
+                length
+            } else {
+                1.0
+            };
             for (o, &l) in out.column_mut(t).iter_mut().zip(lags.iter()) {
                 *o = l / scale;
             }
