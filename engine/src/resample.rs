@@ -224,10 +224,7 @@ impl SincStage {
     /// Buffers `input` and runs every full chunk.
     fn push(&mut self, mut input: &[f32], out: &mut Vec<f32>) -> Result<()> {
         while !input.is_empty() {
-            let take = (CHUNK - self.filled).min(input.len());
-            self.pending[self.filled..self.filled + take].copy_from_slice(&input[..take]);
-            self.filled += take;
-            input = &input[take..];
+            input = fill(&mut self.pending, &mut self.filled, input);
             if self.filled == CHUNK {
                 self.run(None, out)?;
             }
@@ -346,10 +343,7 @@ impl FftDecimator {
     /// Buffers `input` and filters every full block.
     fn push(&mut self, mut input: &[f32], out: &mut Vec<f32>) -> Result<()> {
         while !input.is_empty() {
-            let take = (FFT_LEN - self.filled).min(input.len());
-            self.block[self.filled..self.filled + take].copy_from_slice(&input[..take]);
-            self.filled += take;
-            input = &input[take..];
+            input = fill(&mut self.block, &mut self.filled, input);
             if self.filled == FFT_LEN {
                 self.run(out)?;
             }
@@ -400,6 +394,15 @@ impl FftDecimator {
         self.n_out = expected;
         Ok(())
     }
+}
+
+/// Copies as much of `input` as fits into `buffer` after its first `*filled` samples; returns
+/// the rest of `input`.
+fn fill<'a>(buffer: &mut [f32], filled: &mut usize, input: &'a [f32]) -> &'a [f32] {
+    let take = (buffer.len() - *filled).min(input.len());
+    buffer[*filled..*filled + take].copy_from_slice(&input[..take]);
+    *filled += take;
+    &input[take..]
 }
 
 /// Silence for the alignment prefix.
