@@ -44,7 +44,7 @@ use kindred_engine::indexing::{self, Event, IndexOptions, IndexReport};
 use kindred_engine::inference::{Device, Embedder, EmbedderOptions, model, runtime};
 use kindred_engine::key::{KeyEstimate, KeyEstimator};
 use kindred_engine::library::Library;
-use kindred_engine::matching::{LiveComparison, LiveMatcher};
+use kindred_engine::matching::LiveMatcher;
 use kindred_engine::resample::StreamResampler;
 use kindred_engine::search::Hit;
 use kindred_engine::similarity::{self, Similarity, Weights};
@@ -859,20 +859,11 @@ impl Analysis {
         }
     }
 
-    /// A window's embedding against the reference and, with a library loaded, its tracks. A
-    /// reference file needs no library: its similarity comes from the model's layout alone.
+    /// A window's embedding against the reference (a library track or a file: the model's
+    /// layout is all it needs) and, with a library loaded, the library's closest tracks.
     fn compare(&self, embedding: &[f32]) -> kindred_engine::Result<Comparison> {
         let weights = Weights::new(self.setup.params.weight_values().to_vec())
             .unwrap_or_else(|_| Weights::uniform(6));
-        if let Some(matcher) = &self.matcher {
-            let found = matcher.compare(
-                embedding,
-                self.reference_embedding.as_deref(),
-                &weights,
-                TOP_K,
-            )?;
-            return Ok(view(found, matcher));
-        }
         let reference =
             match (&self.model, self.reference_embedding.as_deref()) {
                 (Some(model), Some(reference)) => Some(Scores::from_similarity(
@@ -880,32 +871,32 @@ impl Analysis {
                 )),
                 _ => None,
             };
-        Ok(Comparison {
-            reference,
-            matches: Vec::new(),
-        })
+        let matches = match &self.matcher {
+            Some(matcher) => {
+                let found = matcher.compare(embedding, None, &weights, TOP_K)?;
+                view_matches(found.matches, matcher)
+            }
+            None => Vec::new(),
+        };
+        Ok(Comparison { reference, matches })
     }
 }
 
-/// The engine's comparison as the editor shows it.
-fn view(comparison: LiveComparison, matcher: &LiveMatcher) -> Comparison {
-    let LiveComparison { reference, matches } = comparison;
-    Comparison {
-        reference: reference.map(Scores::from_similarity),
-        matches: matches
-            .into_iter()
-            .map(
-                |Hit {
-                     id,
-                     score,
-                     per_dimension,
-                 }| Match {
-                    name: matcher.tracks()[id].name.clone(),
-                    scores: Scores::from_percent(&per_dimension, score),
-                },
-            )
-            .collect(),
-    }
+/// The library's closest tracks as the editor shows them.
+fn view_matches(matches: Vec<Hit>, matcher: &LiveMatcher) -> Vec<Match> {
+    matches
+        .into_iter()
+        .map(
+            |Hit {
+                 id,
+                 score,
+                 per_dimension,
+             }| Match {
+                name: matcher.tracks()[id].name.clone(),
+                scores: Scores::from_percent(&per_dimension, score),
+            },
+        )
+        .collect()
 }
 
 fn file_name(path: &Path) -> String {
