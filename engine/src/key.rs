@@ -398,9 +398,9 @@ impl PeakPicker {
 
     /// Adds the spectral-peak pitch-class profile of every frame of `power` to `pcp`.
     ///
-    /// Works on [`FRAME_CHUNK`] frames at a time and reads the power row by row: rows are
-    /// contiguous, columns (frames) are not: read frame by frame down the 257 bins, this took
-    /// 6 % of all indexing time.
+    /// Works on [`FRAME_CHUNK`] frames at a time and reads the power row by row, because rows
+    /// are contiguous and columns (frames) are not: read frame by frame down the 257 bins, the
+    /// peak search took 6 % of all indexing time.
     fn add(&self, pcp: &mut [f64; 12], power: ArrayView2<f32>) {
         assert_eq!(
             power.nrows(),
