@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use kindred_engine::FrontEndConfig;
 use kindred_engine::analysis::Analyzer;
-use kindred_engine::decode::{Decoder, SymphoniaDecoder};
+use kindred_engine::decode;
 use kindred_engine::embedding::TrackEmbedder;
 use kindred_engine::inference::model::{self, Device, Embedder, EmbedderOptions};
 use kindred_engine::window::WindowReader;
@@ -246,7 +246,8 @@ fn encode(wav: &Path, format: &Format) -> Option<PathBuf> {
 }
 
 /// Where the time of one file goes, printed as a plain line (median of 3 runs each): decoding
-/// alone (symphonia, downmixed to mono at the native rate), decoding + resampling to 22 050 Hz
+/// alone (`decode::open`: nanomp3 for MP3, symphonia for Ogg; downmixed to mono at the native
+/// rate), decoding + resampling to 22 050 Hz
 /// (`WindowReader`), and the whole analysis; the differences are the cost of each step.
 fn breakdown(path: &Path, ext: &str, analyzer: &mut Analyzer) {
     let config = FrontEndConfig::default();
@@ -261,7 +262,7 @@ fn breakdown(path: &Path, ext: &str, analyzer: &mut Analyzer) {
         median_s(&mut times)
     };
     let decode = median3(&mut || {
-        let mut d = SymphoniaDecoder::open(path).expect("open");
+        let mut d = decode::open(path).expect("open");
         while let Some(chunk) = d.next_chunk().expect("decode") {
             std::hint::black_box(chunk);
         }

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::config::FrontEndConfig;
-use crate::decode::{AudioInfo, Decoder, SymphoniaDecoder};
+use crate::decode::{self, AudioInfo, Decoder};
 use crate::error::{Error, Result};
 use crate::resample::StreamResampler;
 
@@ -29,9 +29,9 @@ pub struct WindowReader {
 }
 
 impl WindowReader {
-    /// Opens `path` with the symphonia backend (see [`SymphoniaDecoder::open`] for the errors).
+    /// Opens `path` with the backend for its format (see [`decode::open`] for the errors).
     pub fn open(path: &Path, cfg: &FrontEndConfig) -> Result<Self> {
-        Self::new(Box::new(SymphoniaDecoder::open(path)?), cfg)
+        Self::new(decode::open(path)?, cfg)
     }
 
     /// Windows from any [`Decoder`] backend.

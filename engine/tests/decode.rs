@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
-use kindred_engine::decode::{Decoder, SymphoniaDecoder};
+use kindred_engine::decode::{self, Decoder, SymphoniaDecoder};
 use kindred_engine::resample::StreamResampler;
 use kindred_engine::window::WindowReader;
 use kindred_engine::{Error, FrontEndConfig};
@@ -113,9 +113,10 @@ fn sine(freq: f64, rate: u32, amp: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Decodes a whole file and resamples it to `target` Hz (the stream, not the windows).
-fn decode_at(path: &Path, target: u32) -> (SymphoniaDecoder, Vec<f32>) {
-    let mut dec = SymphoniaDecoder::open(path).unwrap();
+/// Decodes a whole file with the backend `decode::open` picks and resamples it to `target` Hz
+/// (the stream, not the windows).
+fn decode_at(path: &Path, target: u32) -> (Box<dyn Decoder>, Vec<f32>) {
+    let mut dec = decode::open(path).unwrap();
     let mut rs = StreamResampler::new(dec.info().sample_rate, target).unwrap();
     let mut out = Vec::new();
     while let Some(chunk) = dec.next_chunk().unwrap() {
@@ -216,6 +217,52 @@ fn every_format_decodes_the_tone() {
     }
 }
 
+/// Every sample of a whole stream from `dec`, mono at its native rate.
+fn drain(dec: &mut dyn Decoder) -> Vec<f32> {
+    let mut out = Vec::new();
+    while let Some(chunk) = dec.next_chunk().unwrap() {
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+/// MP3 goes to nanomp3 (`decode::open`), which must give what symphonia's own MP3 decoder gives:
+/// the same description, the same gapless length and the same samples to rounding, on CBR,
+/// VBR, mono, stereo, MPEG-1 and MPEG-2 streams.
+#[test]
+fn mp3_decodes_as_symphonia_decodes_it() {
+    for (name, rate, channels) in [
+        ("tone.mp3", 44_100, 2),
+        ("mix-48k-mono-vbr.mp3", 48_000, 1),
+        ("mix-22k-stereo.mp3", 22_050, 2),
+    ] {
+        let path = fixture(name);
+        let mut fast = decode::open(&path).unwrap();
+        let mut reference = SymphoniaDecoder::open(&path).unwrap();
+        assert_eq!(fast.info(), reference.info(), "{name}");
+        assert_eq!(
+            (fast.info().sample_rate, fast.info().channels),
+            (rate, channels)
+        );
+        let ours = drain(fast.as_mut());
+        let theirs = drain(&mut reference);
+        let max_diff = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let peak = theirs.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        println!(
+            "{name}: {} samples (symphonia {}), peak {peak:.3}, max |nanomp3 − symphonia| {max_diff:.1e}",
+            ours.len(),
+            theirs.len()
+        );
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        assert!(peak > 0.1, "{name}: peak {peak}");
+        assert!(max_diff < 1e-5, "{name}: max difference {max_diff}");
+    }
+}
+
 #[test]
 fn stereo_16_bit_wav_is_the_exact_channel_mean() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,13 +306,13 @@ fn eight_channels_mono_is_the_mean() {
 #[test]
 fn missing_file_is_an_io_error() {
     let path = Path::new("/nonexistent/kindred/nothing.wav");
-    let err = SymphoniaDecoder::open(path).err().unwrap();
+    let err = decode::open(path).err().unwrap();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert_names_file(&err, path);
 
     // A directory opens on Linux but cannot be read.
     let dir = tempfile::Builder::new().suffix(".wav").tempdir().unwrap();
-    let err = SymphoniaDecoder::open(dir.path()).err().unwrap();
+    let err = decode::open(dir.path()).err().unwrap();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert_names_file(&err, dir.path());
 }
@@ -287,7 +334,7 @@ fn text_file_named_wav_is_a_format_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.wav");
     std::fs::write(&path, "These are my notes, not audio.\n".repeat(200)).unwrap();
-    let err = SymphoniaDecoder::open(&path).err().unwrap();
+    let err = decode::open(&path).err().unwrap();
     assert!(matches!(err, Error::Format { .. }), "{err:?}");
     assert_names_file(&err, &path);
 }
@@ -307,7 +354,7 @@ fn wav_without_samples_is_empty() {
 #[test]
 fn opus_is_a_codec_error_naming_opus() {
     let path = fixture("tone.opus");
-    let err = SymphoniaDecoder::open(&path).err().unwrap();
+    let err = decode::open(&path).err().unwrap();
     match &err {
         Error::Codec { codec, .. } => assert_eq!(codec, "opus"),
         other => panic!("expected Error::Codec, got {other:?}"),
@@ -348,7 +395,7 @@ fn truncated_files_yield_the_audio_that_is_there() {
         ));
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         // At the native rate the resampler passes samples through untouched.
-        let rate = SymphoniaDecoder::open(&source).unwrap().info().sample_rate;
+        let rate = decode::open(&source).unwrap().info().sample_rate;
         let (_, full) = decode_at(&source, rate);
         let (dec, part) = decode_at(&cut, rate);
         println!(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use kindred_engine::decode::{Decoder, SymphoniaDecoder};
+use kindred_engine::decode;
 use kindred_engine::inference::Device;
 use kindred_engine::{Error, Result};
 
@@ -57,7 +57,7 @@ pub fn stream_file(
     options: &StreamOptions,
     mut each: impl FnMut(f64, &Snapshot),
 ) -> Result<Snapshot> {
-    let mut decoder = SymphoniaDecoder::open(path)?;
+    let mut decoder = decode::open(path)?;
     let rate = decoder.info().sample_rate;
     let choices = [
         Command::Library(options.library.clone()),

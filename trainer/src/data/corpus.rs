@@ -27,7 +27,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kindred_engine::decode::{Decoder, SymphoniaDecoder};
+use kindred_engine::decode;
 use kindred_engine::resample::StreamResampler;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -557,7 +557,7 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 /// Decodes `file` with the engine to mono at `rate`, stopping after `max_seconds`. Returns the
 /// samples and the duration of the whole file in seconds.
 pub fn decode_capped(file: &Path, rate: u32, max_seconds: f64) -> Result<(Vec<f32>, f64)> {
-    let mut dec = SymphoniaDecoder::open(file)?;
+    let mut dec = decode::open(file)?;
     let native = dec.info().sample_rate;
     let cap_native = (max_seconds * f64::from(native)) as u64;
     let mut resampler = StreamResampler::new(native, rate)?;
