@@ -16,7 +16,7 @@ use crossbeam_channel::bounded;
 
 use crate::embedding::{TrackEmbedder, TrackEmbedding};
 use crate::inference::{Embedder, EmbedderOptions};
-use crate::library::{FileStamp, Library, Reason, TrackEntry, hash_file};
+use crate::library::{FileStamp, IndexedTrack, Library, Reason, hash_file};
 use crate::{Error, Result};
 
 /// File extensions taken as audio (case-insensitive).
@@ -205,14 +205,13 @@ pub fn index(
             match result {
                 Ok((stamp, hash, track)) => {
                     let duration_s = track.analysis.duration;
-                    library.upsert(TrackEntry {
+                    library.upsert(IndexedTrack {
                         path: path.clone(),
                         stamp,
                         hash,
                         duration_s,
                         tempo: track.analysis.tempo,
                         key: track.analysis.key,
-                        mean: track.mean.to_vec(),
                         windows: track.windows,
                     })?;
                     report.indexed += 1;

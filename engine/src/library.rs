@@ -1,7 +1,9 @@
 //! The reference library (SPEC §5): one file per indexed collection holding, per track, its
 //! path and file stamp, a content hash, duration, tempo and key estimates, the embedding of
 //! every 3 s window and the track's mean embedding (SPEC §4), plus the files that could not be
-//! indexed and why.
+//! indexed and why. An open [`Library`] holds everything but the window embeddings in memory;
+//! those stay in the file until [`Library::windows`] reads one track's (segment matching
+//! needs them for a handful of tracks, search needs only the means).
 //!
 //! # Why a journal
 //!
@@ -161,9 +163,10 @@ pub fn hash_file(path: &Path) -> Result<u64> {
     Ok(hasher.digest())
 }
 
-/// One indexed track.
+/// A freshly indexed track for [`Library::upsert`]: what the analysis found and the embedding
+/// of every window. The library computes the track embedding (the mean) itself.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrackEntry {
+pub struct IndexedTrack {
     /// Absolute path of the audio file.
     pub path: PathBuf,
     /// Size and modification time when it was indexed.
@@ -179,8 +182,32 @@ pub struct TrackEntry {
     /// Embedding of every non-overlapping 3 s window, `[n_windows, D]`; window `i` starts at
     /// `i · WINDOW_SECONDS`.
     pub windows: Array2<f32>,
-    /// The track embedding: mean of `windows` over windows (SPEC §4), `D` values.
+}
+
+/// One track as an open library holds it in memory: everything but the window embeddings,
+/// which stay in the file until [`Library::windows`] reads them — they are 60 rows per
+/// 3-minute track against one mean, so a library of 100 000 tracks opens in about 170 MB
+/// instead of about 9 GB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackEntry {
+    /// Absolute path of the audio file.
+    pub path: PathBuf,
+    /// Size and modification time when it was indexed.
+    pub stamp: FileStamp,
+    /// XXH3-64 of the file's bytes ([`hash_file`]).
+    pub hash: u64,
+    /// Duration in seconds.
+    pub duration_s: f64,
+    /// Tempo estimate of the whole track.
+    pub tempo: TempoEstimate,
+    /// Key estimate of the whole track (confidence 0: no key).
+    pub key: KeyEstimate,
+    /// The track embedding: mean of the window embeddings (SPEC §4), `D` values.
     pub mean: Vec<f32>,
+    /// Number of windows.
+    n_windows: usize,
+    /// Byte offset in the library file of the first window's first value.
+    windows_at: u64,
 }
 
 impl TrackEntry {
@@ -194,12 +221,7 @@ impl TrackEntry {
 
     /// Number of windows.
     pub fn n_windows(&self) -> usize {
-        self.windows.nrows()
-    }
-
-    /// Embedding of window `i`.
-    pub fn window(&self, i: usize) -> ArrayView1<'_, f32> {
-        self.windows.row(i)
+        self.n_windows
     }
 
     /// The key, or `None` when the estimate has no confidence (no pitch content).
@@ -312,6 +334,9 @@ pub struct Library {
     /// Length of the file when it was read (may exceed `valid_len` by a torn tail).
     seen_len: u64,
     recovered: Option<Recovery>,
+    /// A read handle on the file the tracks' `windows_at` point into (kept open, so a file
+    /// compacted by another process does not pull the data away from under us).
+    reader: File,
     writer: Option<Writer>,
     auto_compact: bool,
 }
@@ -368,13 +393,14 @@ impl Library {
             fs::create_dir_all(folder).map_err(|e| io_error(folder, e))?;
         }
         write_atomically(path, |w| w.write_all(&header))?;
-        let mut lib = Self::empty(path, meta);
+        let reader = File::open(path).map_err(|e| io_error(path, e))?;
+        let mut lib = Self::empty(path, meta, reader);
         lib.valid_len = header.len() as u64;
         lib.seen_len = lib.valid_len;
         Ok(lib)
     }
 
-    fn empty(path: &Path, meta: Meta) -> Self {
+    fn empty(path: &Path, meta: Meta, reader: File) -> Self {
         Self {
             path: path.to_owned(),
             meta,
@@ -385,20 +411,21 @@ impl Library {
             valid_len: 0,
             seen_len: 0,
             recovered: None,
+            reader,
             writer: None,
             auto_compact: true,
         }
     }
 
     /// Opens an existing library, whatever model built it (check with
-    /// [`check_model`](Self::check_model) or use [`open_for`](Self::open_for)). Reads the
-    /// whole file; never modifies it.
+    /// [`check_model`](Self::check_model) or use [`open_for`](Self::open_for)). Reads and
+    /// checks the whole file, keeping all but the window embeddings; never modifies it.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| io_error(path, e))?;
         let file_len = file.metadata().map_err(|e| io_error(path, e))?.len();
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut reader = BufReader::with_capacity(1 << 20, &file);
         let (meta, header_len) = read_header(path, &mut reader, file_len)?;
-        let mut lib = Self::empty(path, meta);
+        let mut lib = Self::empty(path, meta, file.try_clone().map_err(|e| io_error(path, e))?);
         lib.seen_len = file_len;
         let d = lib.meta.layout.embedding_size();
         let mut offset = header_len;
@@ -447,7 +474,7 @@ impl Library {
                 }
                 return Err(corrupt(path, offset, "a record fails its checksum"));
             }
-            let record = decode_record(&payload, d).map_err(|reason| {
+            let record = decode_record(&payload, d, offset + RECORD_FRAME).map_err(|reason| {
                 corrupt(path, offset, format!("a record is invalid: {reason}"))
             })?;
             lib.apply(record);
@@ -635,39 +662,81 @@ impl Library {
 
     /// Adds or replaces a track (one record, on disk before this returns).
     ///
-    /// Errors if the path is not absolute, the shapes do not match the layout, there is no
+    /// Errors if the path is not absolute, the windows do not match the layout, there is no
     /// window, or a value is not finite.
-    pub fn upsert(&mut self, entry: TrackEntry) -> Result<()> {
+    pub fn upsert(&mut self, track: IndexedTrack) -> Result<()> {
         let d = self.meta.layout.embedding_size();
-        let bad = |m: String| Err(Error::Invalid(format!("{}: {m}", entry.path.display())));
-        if !entry.path.is_absolute() {
+        let bad = |m: String| Err(Error::Invalid(format!("{}: {m}", track.path.display())));
+        if !track.path.is_absolute() {
             return bad("library paths must be absolute".into());
         }
-        if entry.windows.ncols() != d || entry.mean.len() != d {
+        if track.windows.ncols() != d {
             return bad(format!(
-                "embeddings have {} (windows) and {} (mean) values, the library's model has {d}",
-                entry.windows.ncols(),
-                entry.mean.len()
+                "window embeddings have {} values, the library's model has {d}",
+                track.windows.ncols(),
             ));
         }
-        if entry.windows.nrows() == 0 || entry.windows.nrows() > u32::MAX as usize {
-            return bad(format!("{} windows", entry.windows.nrows()));
+        if track.windows.nrows() == 0 || track.windows.nrows() > u32::MAX as usize {
+            return bad(format!("{} windows", track.windows.nrows()));
         }
-        if !entry
-            .windows
-            .iter()
-            .chain(&entry.mean)
-            .all(|v| v.is_finite())
-            || !entry.duration_s.is_finite()
-            || entry.duration_s < 0.0
+        if !track.windows.iter().all(|v| v.is_finite())
+            || !track.duration_s.is_finite()
+            || track.duration_s < 0.0
         {
             return bad("an embedding value or the duration is not a finite number".into());
         }
-        let mut payload = Vec::with_capacity(64 + 4 * d * (entry.windows.nrows() + 1));
-        encode_track(&mut payload, &entry);
+        let IndexedTrack {
+            path,
+            stamp,
+            hash,
+            duration_s,
+            tempo,
+            key,
+            windows,
+        } = track;
+        let mut entry = TrackEntry {
+            path,
+            stamp,
+            hash,
+            duration_s,
+            tempo,
+            key,
+            mean: TrackEntry::mean_of(windows.view()),
+            n_windows: windows.nrows(),
+            windows_at: 0,
+        };
+        let mut payload = Vec::with_capacity(64 + 4 * d * (windows.nrows() + 1));
+        let at = encode_track(&mut payload, &entry, windows.view());
+        let record_at = self.valid_len;
         self.append(&payload)?;
+        entry.windows_at = record_at + RECORD_FRAME + at as u64;
         self.put(entry);
         self.maybe_compact()
+    }
+
+    /// The window embeddings of track `i` (its position in [`tracks`](Self::tracks)),
+    /// `[n_windows, D]`, read from the file.
+    ///
+    /// # Panics
+    /// If `i` is out of range, as indexing `tracks()` would.
+    pub fn windows(&self, i: usize) -> Result<Array2<f32>> {
+        let t = &self.tracks[i];
+        let d = self.meta.layout.embedding_size();
+        let mut bytes = vec![0u8; 4 * d * t.n_windows];
+        read_exact_at(&self.reader, &mut bytes, t.windows_at)
+            .map_err(|e| io_error(&self.path, e))?;
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(corrupt(
+                &self.path,
+                t.windows_at,
+                "window embeddings changed on disk since the library was opened",
+            ));
+        }
+        Ok(Array2::from_shape_vec((t.n_windows, d), values).expect("n_windows × D values"))
     }
 
     /// Removes the track or failure at `path` (a tombstone record); returns the track.
@@ -776,11 +845,14 @@ impl Library {
         let mut len = header.len() as u64;
         let mut records = 0;
         let mut payload = Vec::new();
+        let mut windows_at = Vec::with_capacity(self.tracks.len());
         write_atomically(&self.path, |w| {
             w.write_all(&header)?;
-            for t in &self.tracks {
+            for i in 0..self.tracks.len() {
+                let windows = self.windows(i).map_err(io::Error::other)?;
                 payload.clear();
-                encode_track(&mut payload, t);
+                let at = encode_track(&mut payload, &self.tracks[i], windows.view());
+                windows_at.push(len + RECORD_FRAME + at as u64);
                 len += write_record(w, &payload)?;
                 records += 1;
             }
@@ -795,12 +867,16 @@ impl Library {
             }
             Ok(())
         })?;
-        // The old handle points at the replaced inode; append to the new file from now on.
+        // The old handles point at the replaced inode; read and append the new file from now on.
         let file = OpenOptions::new()
             .append(true)
             .open(&self.path)
             .map_err(|e| write_error(&self.path, e))?;
         self.writer.as_mut().expect("writer taken above").file = file;
+        self.reader = File::open(&self.path).map_err(|e| io_error(&self.path, e))?;
+        for (t, at) in self.tracks.iter_mut().zip(windows_at) {
+            t.windows_at = at;
+        }
         self.records = records;
         self.valid_len = len;
         self.seen_len = len;
@@ -1102,7 +1178,8 @@ fn put_f32s<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a f32>) {
     }
 }
 
-fn encode_track(out: &mut Vec<u8>, t: &TrackEntry) {
+/// Appends `t`'s track record with `windows` to `out`; returns where in it the windows start.
+fn encode_track(out: &mut Vec<u8>, t: &TrackEntry, windows: ArrayView2<f32>) -> usize {
     out.push(KIND_TRACK);
     put_path(out, &t.path);
     put_stamp(out, t.stamp);
@@ -1113,9 +1190,30 @@ fn encode_track(out: &mut Vec<u8>, t: &TrackEntry) {
     out.push(t.key.key.index() as u8);
     out.extend_from_slice(&t.key.correlation.to_le_bytes());
     out.extend_from_slice(&t.key.confidence.to_le_bytes());
-    out.extend_from_slice(&(t.windows.nrows() as u32).to_le_bytes());
-    put_f32s(out, t.windows.iter());
+    out.extend_from_slice(&(windows.nrows() as u32).to_le_bytes());
+    let at = out.len();
+    put_f32s(out, windows.iter());
     put_f32s(out, t.mean.iter());
+    at
+}
+
+/// Fills `buf` from `file` at byte `offset`, leaving the handle's position alone.
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut done, mut offset) = (0, offset);
+        while done < buf.len() {
+            match std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => (done, offset) = (done + n, offset + n as u64),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A decoded record.
@@ -1195,7 +1293,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn decode_record(payload: &[u8], d: usize) -> Result<Record, String> {
+/// Decodes one record's payload, which starts at byte `payload_at` of the file; a track's
+/// windows are skipped, and their offset kept.
+fn decode_record(payload: &[u8], d: usize, payload_at: u64) -> Result<Record, String> {
     let mut c = Cursor { bytes: payload };
     let record = match c.u8()? {
         KIND_TRACK => {
@@ -1216,9 +1316,10 @@ fn decode_record(payload: &[u8], d: usize) -> Result<Record, String> {
                 correlation: c.f32()?,
                 confidence: c.f32()?,
             };
-            let n = c.u32()? as usize;
-            let windows = c.f32s(n.checked_mul(d).ok_or("a length overflows")?)?;
-            let windows = Array2::from_shape_vec((n, d), windows).map_err(|e| e.to_string())?;
+            let n_windows = c.u32()? as usize;
+            let windows_at = payload_at + (payload.len() - c.bytes.len()) as u64;
+            let values = n_windows.checked_mul(d).ok_or("a length overflows")?;
+            c.take(values.checked_mul(4).ok_or("a length overflows")?)?;
             let mean = c.f32s(d)?;
             Record::Track(TrackEntry {
                 path,
@@ -1227,8 +1328,9 @@ fn decode_record(payload: &[u8], d: usize) -> Result<Record, String> {
                 duration_s,
                 tempo,
                 key,
-                windows,
                 mean,
+                n_windows,
+                windows_at,
             })
         }
         KIND_REMOVE => Record::Remove(c.path()?),

@@ -297,7 +297,7 @@ fn quantized_recall_at_10_is_at_least_0_99() {
 #[test]
 fn an_index_over_a_library_uses_its_tracks_in_order() {
     use kindred_engine::key::KeyEstimate;
-    use kindred_engine::library::{FileStamp, Library, TrackEntry};
+    use kindred_engine::library::{FileStamp, IndexedTrack, Library};
     use kindred_engine::tempo::TempoEstimate;
     let dir = tempfile::TempDir::new().unwrap();
     let layout = EmbeddingLayout::new(&["a", "b"], 4);
@@ -305,7 +305,7 @@ fn an_index_over_a_library_uses_its_tracks_in_order() {
     let mut rng = Rng::seed_from_u64(5);
     for i in 0..20 {
         let windows = random_embeddings(&mut rng, 3, 8);
-        lib.upsert(TrackEntry {
+        lib.upsert(IndexedTrack {
             path: format!("/m/{i}.wav").into(),
             stamp: FileStamp {
                 size: 1,
@@ -322,7 +322,6 @@ fn an_index_over_a_library_uses_its_tracks_in_order() {
                 correlation: 0.9,
                 confidence: if i % 2 == 0 { 0.5 } else { 0.0 },
             },
-            mean: TrackEntry::mean_of(windows.view()),
             windows,
         })
         .unwrap();

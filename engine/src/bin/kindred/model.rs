@@ -68,13 +68,15 @@ pub fn embed_or_lookup(
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some(library) = library {
         let stamp = kindred_engine::library::FileStamp::of(&absolute)?;
-        if let Some(entry) = library.get(&absolute).filter(|e| e.stamp == stamp) {
+        let indexed = library.position(&absolute);
+        if let Some(i) = indexed.filter(|&i| library.tracks()[i].stamp == stamp) {
+            let entry = &library.tracks()[i];
             return Ok(Query {
                 path: absolute,
                 duration_s: entry.duration_s,
                 bpm: entry.tempo.bpm,
                 key: entry.key(),
-                windows: entry.windows.clone(),
+                windows: library.windows(i)?,
                 mean: entry.mean.clone(),
             });
         }

@@ -106,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let m = match_segments(
                 &layout,
                 query.windows.view(),
-                track.windows.view(),
+                library.windows(hit.id)?.view(),
                 &weights,
                 library.window_seconds(),
             )?;
