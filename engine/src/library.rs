@@ -186,7 +186,7 @@ pub struct IndexedTrack {
 
 /// One track as an open library holds it in memory: everything but the window embeddings,
 /// which stay in the file until [`Library::windows`] reads them — they are 60 rows per
-/// 3-minute track against one mean, so a library of 100 000 tracks opens in about 170 MB
+/// 3-minute track against one mean, so a library of 100 000 tracks opens in about 0.2 GB
 /// instead of about 9 GB.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackEntry {
