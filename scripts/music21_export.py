@@ -41,6 +41,7 @@ import json
 import os
 import random
 import re
+import signal
 import sys
 
 import music21
@@ -188,6 +189,14 @@ def export(entry: dict, out: str, index: int) -> dict | None:
                  if entry["corpus_path"].startswith("essenFolksong") else ""))
 
 
+class Timeout(Exception):
+    """A piece took longer than --timeout to parse and export."""
+
+
+def on_alarm(signum, frame):
+    raise Timeout("took longer than --timeout")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
@@ -197,7 +206,12 @@ def main() -> int:
                     help="comma-separated corpus directories to leave out, e.g. essenFolksong "
                          "(non-commercial licence) for a commercially usable set")
     ap.add_argument("--only", help="comma-separated corpus paths (path or path#number) instead of sampling")
+    ap.add_argument("--timeout", type=int, default=0,
+                    help="skip a piece whose parsing and export take longer than this many seconds "
+                         "(0: no limit; a few string quartets take many minutes, and the choice of "
+                         "pieces then depends on the machine's speed)")
     args = ap.parse_args()
+    signal.signal(signal.SIGALRM, on_alarm)
     os.makedirs(os.path.join(args.out, "midi"), exist_ok=True)
     by_genre = candidates()
     excluded = {d for d in args.exclude.split(",") if d}
@@ -233,10 +247,13 @@ def main() -> int:
                 if done >= args.per_genre:
                     break
                 try:
+                    signal.alarm(args.timeout)
                     rec = export(e, args.out, len(pieces))
                 except Exception as err:  # a broken encoding is skipped, and said so
                     print(f"skip {e['corpus_path']}#{e['number']}: {err}", file=sys.stderr)
                     continue
+                finally:
+                    signal.alarm(0)
                 if rec:
                     pieces.append(rec)
                     done += 1
