@@ -16,7 +16,7 @@ use crossbeam_channel::bounded;
 
 use crate::embedding::{TrackEmbedder, TrackEmbedding};
 use crate::inference::{Embedder, EmbedderOptions};
-use crate::library::{FileStamp, IndexedTrack, Library, Reason, hash_file};
+use crate::library::{FileStamp, IndexedTrack, Library, Reason, TrackInfo, hash_file};
 use crate::{Error, Result};
 
 /// File extensions taken as audio (case-insensitive).
@@ -206,12 +206,14 @@ pub fn index(
                 Ok((stamp, hash, track)) => {
                     let duration_s = track.analysis.duration;
                     library.upsert(IndexedTrack {
-                        path: path.clone(),
-                        stamp,
-                        hash,
-                        duration_s,
-                        tempo: track.analysis.tempo,
-                        key: track.analysis.key,
+                        info: TrackInfo {
+                            path: path.clone(),
+                            stamp,
+                            hash,
+                            duration_s,
+                            tempo: track.analysis.tempo,
+                            key: track.analysis.key,
+                        },
                         windows: track.windows,
                     })?;
                     report.indexed += 1;

@@ -163,10 +163,10 @@ pub fn hash_file(path: &Path) -> Result<u64> {
     Ok(hasher.digest())
 }
 
-/// A freshly indexed track for [`Library::upsert`]: what the analysis found and the embedding
-/// of every window. The library computes the track embedding (the mean) itself.
+/// What indexing found about one audio file: everything the library keeps of a track besides
+/// its embeddings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IndexedTrack {
+pub struct TrackInfo {
     /// Absolute path of the audio file.
     pub path: PathBuf,
     /// Size and modification time when it was indexed.
@@ -179,6 +179,13 @@ pub struct IndexedTrack {
     pub tempo: TempoEstimate,
     /// Key estimate of the whole track (confidence 0: no key).
     pub key: KeyEstimate,
+}
+
+/// A freshly indexed track for [`Library::upsert`]. The library computes the track embedding
+/// (the mean of the windows) itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedTrack {
+    pub info: TrackInfo,
     /// Embedding of every non-overlapping 3 s window, `[n_windows, D]`; window `i` starts at
     /// `i · WINDOW_SECONDS`.
     pub windows: Array2<f32>,
@@ -190,18 +197,7 @@ pub struct IndexedTrack {
 /// instead of about 9 GB.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackEntry {
-    /// Absolute path of the audio file.
-    pub path: PathBuf,
-    /// Size and modification time when it was indexed.
-    pub stamp: FileStamp,
-    /// XXH3-64 of the file's bytes ([`hash_file`]).
-    pub hash: u64,
-    /// Duration in seconds.
-    pub duration_s: f64,
-    /// Tempo estimate of the whole track.
-    pub tempo: TempoEstimate,
-    /// Key estimate of the whole track (confidence 0: no key).
-    pub key: KeyEstimate,
+    pub info: TrackInfo,
     /// The track embedding: mean of the window embeddings (SPEC §4), `D` values.
     pub mean: Vec<f32>,
     /// Number of windows.
@@ -226,7 +222,7 @@ impl TrackEntry {
 
     /// The key, or `None` when the estimate has no confidence (no pitch content).
     pub fn key(&self) -> Option<Key> {
-        (self.key.confidence > 0.0).then_some(self.key.key)
+        (self.info.key.confidence > 0.0).then_some(self.info.key.key)
     }
 }
 
@@ -536,18 +532,19 @@ impl Library {
             }
             Record::Touch(path, stamp) => {
                 if let Some(&i) = self.by_path.get(&path) {
-                    self.tracks[i].stamp = stamp;
+                    self.tracks[i].info.stamp = stamp;
                 }
             }
         }
     }
 
     fn put(&mut self, entry: TrackEntry) {
-        self.failures.remove(&entry.path);
-        match self.by_path.get(&entry.path) {
+        self.failures.remove(&entry.info.path);
+        match self.by_path.get(&entry.info.path) {
             Some(&i) => self.tracks[i] = entry,
             None => {
-                self.by_path.insert(entry.path.clone(), self.tracks.len());
+                self.by_path
+                    .insert(entry.info.path.clone(), self.tracks.len());
                 self.tracks.push(entry);
             }
         }
@@ -557,7 +554,7 @@ impl Library {
         let i = self.by_path.remove(path)?;
         let entry = self.tracks.swap_remove(i);
         if let Some(moved) = self.tracks.get(i) {
-            self.by_path.insert(moved.path.clone(), i);
+            self.by_path.insert(moved.info.path.clone(), i);
         }
         Some(entry)
     }
@@ -627,9 +624,9 @@ impl Library {
     /// `None` when its entry (or its failure) has the same stamp.
     pub fn needs_indexing(&self, path: &Path, stamp: FileStamp) -> Option<Reason> {
         if let Some(t) = self.get(path) {
-            if t.stamp == stamp {
+            if t.info.stamp == stamp {
                 None
-            } else if t.stamp.size != stamp.size {
+            } else if t.info.stamp.size != stamp.size {
                 Some(Reason::Modified)
             } else {
                 Some(Reason::StampChanged)
@@ -649,7 +646,7 @@ impl Library {
         match self.needs_indexing(path, stamp) {
             Some(Reason::StampChanged) => {
                 let hash = hash_file(path)?;
-                if self.get(path).is_some_and(|t| t.hash == hash) {
+                if self.get(path).is_some_and(|t| t.info.hash == hash) {
                     self.touch(path, stamp)?;
                     Ok(None)
                 } else {
@@ -666,41 +663,28 @@ impl Library {
     /// window, or a value is not finite.
     pub fn upsert(&mut self, track: IndexedTrack) -> Result<()> {
         let d = self.meta.layout.embedding_size();
-        let bad = |m: String| Err(Error::Invalid(format!("{}: {m}", track.path.display())));
-        if !track.path.is_absolute() {
+        let IndexedTrack { info, windows } = track;
+        let bad = |m: String| Err(Error::Invalid(format!("{}: {m}", info.path.display())));
+        if !info.path.is_absolute() {
             return bad("library paths must be absolute".into());
         }
-        if track.windows.ncols() != d {
+        if windows.ncols() != d {
             return bad(format!(
                 "window embeddings have {} values, the library's model has {d}",
-                track.windows.ncols(),
+                windows.ncols(),
             ));
         }
-        if track.windows.nrows() == 0 || track.windows.nrows() > u32::MAX as usize {
-            return bad(format!("{} windows", track.windows.nrows()));
+        if windows.nrows() == 0 || windows.nrows() > u32::MAX as usize {
+            return bad(format!("{} windows", windows.nrows()));
         }
-        if !track.windows.iter().all(|v| v.is_finite())
-            || !track.duration_s.is_finite()
-            || track.duration_s < 0.0
+        if !windows.iter().all(|v| v.is_finite())
+            || !info.duration_s.is_finite()
+            || info.duration_s < 0.0
         {
             return bad("an embedding value or the duration is not a finite number".into());
         }
-        let IndexedTrack {
-            path,
-            stamp,
-            hash,
-            duration_s,
-            tempo,
-            key,
-            windows,
-        } = track;
         let mut entry = TrackEntry {
-            path,
-            stamp,
-            hash,
-            duration_s,
-            tempo,
-            key,
+            info,
             mean: TrackEntry::mean_of(windows.view()),
             n_windows: windows.nrows(),
             windows_at: 0,
@@ -783,7 +767,7 @@ impl Library {
         put_path(&mut payload, path);
         put_stamp(&mut payload, stamp);
         self.append(&payload)?;
-        self.tracks[i].stamp = stamp;
+        self.tracks[i].info.stamp = stamp;
         self.maybe_compact()
     }
 
@@ -794,7 +778,7 @@ impl Library {
             |p: &Path| matches!(fs::metadata(p), Err(e) if e.kind() == io::ErrorKind::NotFound);
         self.tracks
             .iter()
-            .map(|t| &t.path)
+            .map(|t| &t.info.path)
             .chain(self.failures.keys())
             .filter(|p| gone(p))
             .cloned()
@@ -894,7 +878,7 @@ impl Library {
             window_seconds: self.meta.window_seconds,
             tracks: self.tracks.len(),
             windows: self.tracks.iter().map(|t| t.n_windows()).sum(),
-            duration_s: self.tracks.iter().map(|t| t.duration_s).sum(),
+            duration_s: self.tracks.iter().map(|t| t.info.duration_s).sum(),
             failures: self.failures.len(),
             records: self.records,
             dead_records: self.dead_records(),
@@ -1181,15 +1165,15 @@ fn put_f32s<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a f32>) {
 /// Appends `t`'s track record with `windows` to `out`; returns where in it the windows start.
 fn encode_track(out: &mut Vec<u8>, t: &TrackEntry, windows: ArrayView2<f32>) -> usize {
     out.push(KIND_TRACK);
-    put_path(out, &t.path);
-    put_stamp(out, t.stamp);
-    out.extend_from_slice(&t.hash.to_le_bytes());
-    out.extend_from_slice(&t.duration_s.to_le_bytes());
-    out.extend_from_slice(&t.tempo.bpm.to_le_bytes());
-    out.extend_from_slice(&t.tempo.confidence.to_le_bytes());
-    out.push(t.key.key.index() as u8);
-    out.extend_from_slice(&t.key.correlation.to_le_bytes());
-    out.extend_from_slice(&t.key.confidence.to_le_bytes());
+    put_path(out, &t.info.path);
+    put_stamp(out, t.info.stamp);
+    out.extend_from_slice(&t.info.hash.to_le_bytes());
+    out.extend_from_slice(&t.info.duration_s.to_le_bytes());
+    out.extend_from_slice(&t.info.tempo.bpm.to_le_bytes());
+    out.extend_from_slice(&t.info.tempo.confidence.to_le_bytes());
+    out.push(t.info.key.key.index() as u8);
+    out.extend_from_slice(&t.info.key.correlation.to_le_bytes());
+    out.extend_from_slice(&t.info.key.confidence.to_le_bytes());
     out.extend_from_slice(&(windows.nrows() as u32).to_le_bytes());
     let at = out.len();
     put_f32s(out, windows.iter());
@@ -1322,12 +1306,14 @@ fn decode_record(payload: &[u8], d: usize, payload_at: u64) -> Result<Record, St
             c.take(values.checked_mul(4).ok_or("a length overflows")?)?;
             let mean = c.f32s(d)?;
             Record::Track(TrackEntry {
-                path,
-                stamp,
-                hash,
-                duration_s,
-                tempo,
-                key,
+                info: TrackInfo {
+                    path,
+                    stamp,
+                    hash,
+                    duration_s,
+                    tempo,
+                    key,
+                },
                 mean,
                 n_windows,
                 windows_at,

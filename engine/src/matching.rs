@@ -57,14 +57,14 @@ impl LiveMatcher {
             .tracks()
             .iter()
             .map(|t| LibraryTrack {
-                name: t.path.file_name().map_or_else(
-                    || t.path.display().to_string(),
+                name: t.info.path.file_name().map_or_else(
+                    || t.info.path.display().to_string(),
                     |n| n.to_string_lossy().into(),
                 ),
-                path: t.path.clone(),
-                bpm: t.tempo.bpm,
+                path: t.info.path.clone(),
+                bpm: t.info.tempo.bpm,
                 key: t.key(),
-                duration_s: t.duration_s,
+                duration_s: t.info.duration_s,
             })
             .collect();
         Ok(Self {

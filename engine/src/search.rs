@@ -356,9 +356,9 @@ impl FlatIndex {
             .tracks()
             .iter()
             .map(|t| TrackMeta {
-                bpm: t.tempo.bpm,
+                bpm: t.info.tempo.bpm,
                 key: t.key(),
-                duration_s: t.duration_s as f32,
+                duration_s: t.info.duration_s as f32,
             })
             .collect();
         Self::new(library.layout(), library.mean_matrix().view(), meta)

@@ -9,8 +9,8 @@ use kindred_engine::Error;
 use kindred_engine::contract::EmbeddingLayout;
 use kindred_engine::key::{Key, KeyEstimate, Mode};
 use kindred_engine::library::{
-    FileStamp, IndexedTrack, Library, RECORD_FRAME, Reason, Recovery, TrackEntry, hash_bytes,
-    hash_file,
+    FileStamp, IndexedTrack, Library, RECORD_FRAME, Reason, Recovery, TrackEntry, TrackInfo,
+    hash_bytes, hash_file,
 };
 use kindred_engine::matching::LiveMatcher;
 use kindred_engine::similarity::{Weights, compare};
@@ -35,21 +35,23 @@ fn track(name: &str, seed: u32, n_windows: usize) -> IndexedTrack {
         ((seed as f32 + 1.0) * 0.37 + i as f32 * 0.11 + j as f32 * 0.013).sin()
     });
     IndexedTrack {
-        path: PathBuf::from(format!("/music/{name}.flac")),
-        stamp: FileStamp {
-            size: 1000 + seed as u64,
-            mtime_ns: 1_700_000_000_000_000_000 + seed as i64,
-        },
-        hash: 0xABCD_0000 + seed as u64,
-        duration_s: 3.0 * n_windows as f64 + 0.5,
-        tempo: TempoEstimate {
-            bpm: 90.0 + seed as f32,
-            confidence: 0.5,
-        },
-        key: KeyEstimate {
-            key: Key::new((seed % 12) as u8, Mode::Minor),
-            correlation: 0.8,
-            confidence: 0.3,
+        info: TrackInfo {
+            path: PathBuf::from(format!("/music/{name}.flac")),
+            stamp: FileStamp {
+                size: 1000 + seed as u64,
+                mtime_ns: 1_700_000_000_000_000_000 + seed as i64,
+            },
+            hash: 0xABCD_0000 + seed as u64,
+            duration_s: 3.0 * n_windows as f64 + 0.5,
+            tempo: TempoEstimate {
+                bpm: 90.0 + seed as f32,
+                confidence: 0.5,
+            },
+            key: KeyEstimate {
+                key: Key::new((seed % 12) as u8, Mode::Minor),
+                correlation: 0.8,
+                confidence: 0.3,
+            },
         },
         windows,
     }
@@ -62,14 +64,8 @@ fn mean(t: &IndexedTrack) -> Vec<f32> {
 
 /// Track `i` of `lib` as it was indexed, its windows read back from the file.
 fn read_back(lib: &Library, i: usize) -> IndexedTrack {
-    let e = &lib.tracks()[i];
     IndexedTrack {
-        path: e.path.clone(),
-        stamp: e.stamp,
-        hash: e.hash,
-        duration_s: e.duration_s,
-        tempo: e.tempo,
-        key: e.key,
+        info: lib.tracks()[i].info.clone(),
         windows: lib.windows(i).unwrap(),
     }
 }
@@ -82,7 +78,7 @@ fn stored(lib: &Library, path: &str) -> Option<IndexedTrack> {
 /// Every track of `lib` as it was indexed, sorted by path.
 fn sorted(lib: &Library) -> Vec<IndexedTrack> {
     let mut t: Vec<IndexedTrack> = (0..lib.len()).map(|i| read_back(lib, i)).collect();
-    t.sort_by(|a, b| a.path.cmp(&b.path));
+    t.sort_by(|a, b| a.info.path.cmp(&b.info.path));
     t
 }
 
@@ -343,7 +339,7 @@ fn upsert_rejects_bad_entries() {
     let path = dir.path().join("lib.kindred");
     let mut lib = Library::create(&path, MODEL, &layout()).unwrap();
     let mut t = track("a", 1, 2);
-    t.path = PathBuf::from("relative.flac");
+    t.info.path = PathBuf::from("relative.flac");
     assert!(lib.upsert(t).unwrap_err().to_string().contains("absolute"));
     let mut t = track("a", 1, 2);
     t.windows = Array2::zeros((2, 11));
@@ -376,9 +372,9 @@ fn set_mtime(path: &Path, secs: u64) {
 
 fn indexed(path: &Path) -> IndexedTrack {
     let mut t = track("x", 3, 2);
-    t.path = path.to_owned();
-    t.stamp = FileStamp::of(path).unwrap();
-    t.hash = hash_file(path).unwrap();
+    t.info.path = path.to_owned();
+    t.info.stamp = FileStamp::of(path).unwrap();
+    t.info.hash = hash_file(path).unwrap();
     t
 }
 
@@ -420,7 +416,7 @@ fn incremental_indexing_skips_unchanged_and_catches_changes() {
     assert_eq!(lib.check_file(&a).unwrap(), Some(Reason::Modified));
     assert_eq!(lib.check_file(&b).unwrap(), Some(Reason::Modified));
     assert_eq!(lib.check_file(&c).unwrap(), None);
-    assert_eq!(lib.get(&c).unwrap().stamp, stamp_c);
+    assert_eq!(lib.get(&c).unwrap().info.stamp, stamp_c);
     lib.upsert(indexed(&a)).unwrap();
     lib.upsert(indexed(&b)).unwrap();
     drop(lib);
@@ -436,7 +432,7 @@ fn incremental_indexing_skips_unchanged_and_catches_changes() {
     assert_eq!(lib.missing(), vec![b.clone()]);
     let removed = lib.retain_existing().unwrap();
     assert_eq!(removed.len(), 1);
-    assert_eq!(removed[0].path, b);
+    assert_eq!(removed[0].info.path, b);
     assert!(lib.get(&b).is_none());
     drop(lib);
     let lib = Library::open(&path).unwrap();
@@ -522,7 +518,7 @@ fn compaction_keeps_everything_and_leaves_no_temporary_files() {
     let lib = Library::open(&path).unwrap();
     let mut want = before;
     want.push(track("new", 7, 1));
-    want.sort_by(|a, b| a.path.cmp(&b.path));
+    want.sort_by(|a, b| a.info.path.cmp(&b.info.path));
     assert_eq!(sorted(&lib), want);
     assert_eq!(lib.failures().count(), 1);
 }
@@ -650,7 +646,7 @@ fn live_matcher_finds_references_and_ranks_the_library() {
     build(&path, 6);
     let mut lib = Library::open(&path).unwrap();
     let mut twin = track("t1", 40, 2);
-    twin.path = PathBuf::from("/other/t1.flac");
+    twin.info.path = PathBuf::from("/other/t1.flac");
     lib.upsert(twin).unwrap();
     drop(lib);
 

@@ -297,7 +297,7 @@ fn quantized_recall_at_10_is_at_least_0_99() {
 #[test]
 fn an_index_over_a_library_uses_its_tracks_in_order() {
     use kindred_engine::key::KeyEstimate;
-    use kindred_engine::library::{FileStamp, IndexedTrack, Library};
+    use kindred_engine::library::{FileStamp, IndexedTrack, Library, TrackInfo};
     use kindred_engine::tempo::TempoEstimate;
     let dir = tempfile::TempDir::new().unwrap();
     let layout = EmbeddingLayout::new(&["a", "b"], 4);
@@ -306,21 +306,23 @@ fn an_index_over_a_library_uses_its_tracks_in_order() {
     for i in 0..20 {
         let windows = random_embeddings(&mut rng, 3, 8);
         lib.upsert(IndexedTrack {
-            path: format!("/m/{i}.wav").into(),
-            stamp: FileStamp {
-                size: 1,
-                mtime_ns: 1,
-            },
-            hash: i,
-            duration_s: 9.0 + i as f64,
-            tempo: TempoEstimate {
-                bpm: 100.0 + i as f32,
-                confidence: 1.0,
-            },
-            key: KeyEstimate {
-                key: Key::new(2, Mode::Major),
-                correlation: 0.9,
-                confidence: if i % 2 == 0 { 0.5 } else { 0.0 },
+            info: TrackInfo {
+                path: format!("/m/{i}.wav").into(),
+                stamp: FileStamp {
+                    size: 1,
+                    mtime_ns: 1,
+                },
+                hash: i,
+                duration_s: 9.0 + i as f64,
+                tempo: TempoEstimate {
+                    bpm: 100.0 + i as f32,
+                    confidence: 1.0,
+                },
+                key: KeyEstimate {
+                    key: Key::new(2, Mode::Major),
+                    correlation: 0.9,
+                    confidence: if i % 2 == 0 { 0.5 } else { 0.0 },
+                },
             },
             windows,
         })

@@ -98,11 +98,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::List { library, json } => {
             let lib = Library::open(&library)?;
             let mut tracks: Vec<_> = lib.tracks().iter().collect();
-            tracks.sort_by(|a, b| a.path.cmp(&b.path));
+            tracks.sort_by(|a, b| a.info.path.cmp(&b.info.path));
             if json {
                 let rows: Vec<_> = tracks
                     .iter()
-                    .map(|t| json!({"path": t.path, "duration_s": t.duration_s, "bpm": t.tempo.bpm, "key": t.key().map(|k| k.to_string()), "windows": t.n_windows()}))
+                    .map(|t| json!({"path": t.info.path, "duration_s": t.info.duration_s, "bpm": t.info.tempo.bpm, "key": t.key().map(|k| k.to_string()), "windows": t.n_windows()}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -113,11 +113,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for t in tracks {
                     println!(
                         "{:>6} {:>6.1} {:<9} {:>7}  {}",
-                        clock(t.duration_s),
-                        t.tempo.bpm,
+                        clock(t.info.duration_s),
+                        t.info.tempo.bpm,
                         key_name(t.key()),
                         t.n_windows(),
-                        shown(&t.path)
+                        shown(&t.info.path)
                     );
                 }
             }

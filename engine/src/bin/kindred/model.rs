@@ -69,12 +69,12 @@ pub fn embed_or_lookup(
     if let Some(library) = library {
         let stamp = kindred_engine::library::FileStamp::of(&absolute)?;
         let indexed = library.position(&absolute);
-        if let Some(i) = indexed.filter(|&i| library.tracks()[i].stamp == stamp) {
+        if let Some(i) = indexed.filter(|&i| library.tracks()[i].info.stamp == stamp) {
             let entry = &library.tracks()[i];
             return Ok(Query {
                 path: absolute,
-                duration_s: entry.duration_s,
-                bpm: entry.tempo.bpm,
+                duration_s: entry.info.duration_s,
+                bpm: entry.info.tempo.bpm,
                 key: entry.key(),
                 windows: library.windows(i)?,
                 mean: entry.mean.clone(),

@@ -126,12 +126,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         rows.push(json!({
             "rank": rank + 1,
-            "path": track.path,
+            "path": track.info.path,
             "score": hit.score,
             "per_dimension": per_dimension,
-            "bpm": track.tempo.bpm,
+            "bpm": track.info.tempo.bpm,
             "key": track.key().map(|k| k.to_string()),
-            "duration_s": track.duration_s,
+            "duration_s": track.info.duration_s,
             "segment": segment,
         }));
     }
@@ -175,10 +175,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let track = &library.tracks()[hit.id];
         println!(
             "  {:>6.1} {:<9} {:>5}  {}",
-            track.tempo.bpm,
+            track.info.tempo.bpm,
             key_name(track.key()),
-            clock(track.duration_s),
-            shown(&track.path)
+            clock(track.info.duration_s),
+            shown(&track.info.path)
         );
         if let Some(seg) = row["segment"].as_object() {
             println!(
