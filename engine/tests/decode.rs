@@ -171,17 +171,48 @@ fn drain(dec: &mut dyn Decoder) -> Vec<f32> {
     out
 }
 
+/// `tone.mp3` as a tagging program leaves it: an ID3v2.3 tag with a 64 kB picture frame
+/// in front (random bytes, MP3 frame sync words included) and an ID3v1 tag at the end.
+fn tagged_tone(dir: &Path) -> PathBuf {
+    let mut picture: Vec<u8> = (0u32..65_536)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for i in (0..picture.len() - 4).step_by(997) {
+        picture[i..i + 4].copy_from_slice(&[0xFF, 0xFB, 0x90, 0x64]);
+    }
+    let mut frame = b"APIC".to_vec();
+    frame.extend_from_slice(&(picture.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(&picture);
+    let size = frame.len() as u32;
+    let syncsafe = [21, 14, 7, 0].map(|shift| ((size >> shift) & 0x7F) as u8);
+    let mut bytes = b"ID3\x03\x00\x00".to_vec();
+    bytes.extend_from_slice(&syncsafe);
+    bytes.extend_from_slice(&frame);
+    bytes.extend_from_slice(&std::fs::read(fixture("tone.mp3")).unwrap());
+    let mut v1 = b"TAGKindred test tone".to_vec();
+    v1.resize(128, 0);
+    bytes.extend_from_slice(&v1);
+    let path = dir.join("tagged-tone.mp3");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
 /// MP3 goes to nanomp3 (`decode::open`), which must give what symphonia's own MP3 decoder gives:
 /// the same description, the same gapless length and the same samples to rounding, on CBR,
-/// VBR, mono, stereo, MPEG-1 and MPEG-2 streams.
+/// VBR, mono, stereo, MPEG-1 and MPEG-2 streams, and past ID3 tags (a tagged file decodes to
+/// the samples of the untagged one).
 #[test]
 fn mp3_decodes_as_symphonia_decodes_it() {
-    for (name, rate, channels) in [
-        ("tone.mp3", 44_100, 2),
-        ("mix-48k-mono-vbr.mp3", 48_000, 1),
-        ("mix-22k-stereo.mp3", 22_050, 2),
+    let dir = tempfile::tempdir().unwrap();
+    let tagged = tagged_tone(dir.path());
+    for (path, rate, channels) in [
+        (fixture("tone.mp3"), 44_100, 2),
+        (fixture("mix-48k-mono-vbr.mp3"), 48_000, 1),
+        (fixture("mix-22k-stereo.mp3"), 22_050, 2),
+        (tagged.clone(), 44_100, 2),
     ] {
-        let path = fixture(name);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let mut fast = decode::open(&path).unwrap();
         let mut reference = SymphoniaDecoder::open(&path).unwrap();
         assert_eq!(fast.info(), reference.info(), "{name}");
@@ -206,6 +237,8 @@ fn mp3_decodes_as_symphonia_decodes_it() {
         assert!(peak > 0.1, "{name}: peak {peak}");
         assert!(max_diff < 1e-5, "{name}: max difference {max_diff}");
     }
+    let untagged = drain(decode::open(&fixture("tone.mp3")).unwrap().as_mut());
+    assert_eq!(drain(decode::open(&tagged).unwrap().as_mut()), untagged);
 }
 
 #[test]
