@@ -3,12 +3,20 @@
 
 use std::path::Path;
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use crate::analysis::{Analyzer, TrackAnalysis};
 use crate::features::Features;
 use crate::inference::Embedder;
 use crate::{Error, Result};
+
+/// The track embedding (SPEC §4): the mean of the window embeddings `[windows, D]` over
+/// windows, all zeros for no window.
+pub fn track_embedding(windows: ArrayView2<f32>) -> Array1<f32> {
+    windows
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(windows.ncols()))
+}
 
 /// Windows sent to the model at once.
 pub const BATCH: usize = 16;
@@ -88,9 +96,7 @@ impl TrackEmbedder {
                 windows.nrows()
             )));
         }
-        let mean = windows
-            .mean_axis(Axis(0))
-            .unwrap_or_else(|| Array1::zeros(size));
+        let mean = track_embedding(windows.view());
         Ok(TrackEmbedding {
             analysis,
             windows,

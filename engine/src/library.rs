@@ -75,10 +75,11 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::EmbeddingLayout;
+use crate::embedding::track_embedding;
 use crate::key::{Key, KeyEstimate};
 use crate::tempo::TempoEstimate;
 use crate::{Error, Result};
@@ -207,14 +208,6 @@ pub struct TrackEntry {
 }
 
 impl TrackEntry {
-    /// The mean over rows of `windows` (SPEC §4's track embedding), all zeros for no rows.
-    pub fn mean_of(windows: ArrayView2<f32>) -> Vec<f32> {
-        windows
-            .mean_axis(Axis(0))
-            .map(|m| m.to_vec())
-            .unwrap_or_else(|| vec![0.0; windows.ncols()])
-    }
-
     /// Number of windows.
     pub fn n_windows(&self) -> usize {
         self.n_windows
@@ -685,7 +678,7 @@ impl Library {
         }
         let mut entry = TrackEntry {
             info,
-            mean: TrackEntry::mean_of(windows.view()),
+            mean: track_embedding(windows.view()).to_vec(),
             n_windows: windows.nrows(),
             windows_at: 0,
         };

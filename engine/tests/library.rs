@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use kindred_engine::Error;
 use kindred_engine::contract::EmbeddingLayout;
+use kindred_engine::embedding::track_embedding;
 use kindred_engine::key::{Key, KeyEstimate, Mode};
 use kindred_engine::library::{
-    FileStamp, IndexedTrack, Library, RECORD_FRAME, Reason, Recovery, TrackEntry, TrackInfo,
-    hash_bytes, hash_file,
+    FileStamp, IndexedTrack, Library, RECORD_FRAME, Reason, Recovery, TrackInfo, hash_bytes,
+    hash_file,
 };
 use kindred_engine::matching::LiveMatcher;
 use kindred_engine::similarity::{Weights, compare};
@@ -59,7 +60,7 @@ fn track(name: &str, seed: u32, n_windows: usize) -> IndexedTrack {
 
 /// The track embedding of `t` (the mean of its windows).
 fn mean(t: &IndexedTrack) -> Vec<f32> {
-    TrackEntry::mean_of(t.windows.view())
+    track_embedding(t.windows.view()).to_vec()
 }
 
 /// Track `i` of `lib` as it was indexed, its windows read back from the file.
