@@ -146,8 +146,7 @@ fn round_trip_keeps_every_field() {
 
 /// Opening keeps the window embeddings on disk: a library of 64 long tracks (3 000 windows
 /// each, 9 MB of window embeddings) opens in a fraction of that (the 1 MB read buffer and one
-/// record), and each track's windows read
-/// back whole, also after compaction moved them.
+/// record), and each track's windows read back whole, also after compaction moved them.
 #[test]
 fn window_embeddings_stay_on_disk_until_asked_for() {
     let dir = TempDir::new().unwrap();

@@ -68,8 +68,8 @@ pub fn embed_or_lookup(
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some(library) = library {
         let stamp = kindred_engine::library::FileStamp::of(&absolute)?;
-        let indexed = library.position(&absolute);
-        if let Some(i) = indexed.filter(|&i| library.tracks()[i].info.stamp == stamp) {
+        let unchanged = |&i: &usize| library.tracks()[i].info.stamp == stamp;
+        if let Some(i) = library.position(&absolute).filter(unchanged) {
             let entry = &library.tracks()[i];
             return Ok(Query {
                 path: absolute,
