@@ -130,6 +130,12 @@ fn model_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The CUDA execution provider. cuDNN picks convolution algorithms by its heuristic rather
+/// than ONNX Runtime's default exhaustive benchmark, which reruns for every new batch shape.
+fn cuda() -> ep::CUDA {
+    ep::CUDA::default().with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
+}
+
 impl Embedder {
     /// Loads the model at `path`, reads and checks its contract, and starts a session.
     pub fn load(path: &Path, options: &EmbedderOptions) -> Result<Self> {
@@ -147,16 +153,14 @@ impl Embedder {
         let (mut builder, on_gpu, fallback) = match options.device {
             Device::Cpu => (builder, false, None),
             Device::Cuda => {
-                let cuda = ep::CUDA::default();
                 let mut builder = builder;
-                cuda.register(&mut builder)
+                cuda().register(&mut builder)
                     .map_err(|e| Error::Runtime(format!("CUDA was requested but is not usable: {e} (install onnxruntime-gpu and point ORT_DYLIB_PATH at its library)")))?;
                 (builder, true, None)
             }
             Device::Auto => {
-                let cuda = ep::CUDA::default();
                 let mut builder = builder;
-                match cuda.register(&mut builder) {
+                match cuda().register(&mut builder) {
                     Ok(()) => (builder, true, None),
                     Err(e) => (
                         builder,
