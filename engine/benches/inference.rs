@@ -25,7 +25,10 @@ fn model_path() -> std::path::PathBuf {
 fn bench(c: &mut Criterion) {
     let path = model_path();
     let device = std::env::var("KINDRED_DEVICE")
-        .map(|d| d.parse::<Device>().unwrap_or_else(|e| panic!("KINDRED_DEVICE: {e}")))
+        .map(|d| {
+            d.parse::<Device>()
+                .unwrap_or_else(|e| panic!("KINDRED_DEVICE: {e}"))
+        })
         .unwrap_or(Device::Cpu);
     let options = EmbedderOptions { device, threads: 1 };
     let start = Instant::now();
@@ -34,7 +37,11 @@ fn bench(c: &mut Criterion) {
         "inference: model {} ({:?}) on the {}; session started in {:.3} s",
         path.display(),
         embedder.contract().model_version,
-        if embedder.on_gpu() { "GPU (CUDA)" } else { "CPU" },
+        if embedder.on_gpu() {
+            "GPU (CUDA)"
+        } else {
+            "CPU"
+        },
         start.elapsed().as_secs_f64()
     );
     let config = embedder.contract().front_end.clone();
