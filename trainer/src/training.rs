@@ -101,6 +101,57 @@ pub struct EpochLog {
     pub val_loss: f64,
     pub lr: f64,
     pub seconds: f64,
+    /// Training loss of each dimension (slice order; `None`: no triplet this epoch). Empty in
+    /// checkpoints written before it was logged.
+    #[serde(default)]
+    pub train_dims: Vec<Option<f64>>,
+    /// Validation loss of each dimension, likewise.
+    #[serde(default)]
+    pub val_dims: Vec<Option<f64>>,
+}
+
+/// Triplet losses summed over batches: overall (the mean over every batch and dimension that
+/// had triplets) and per dimension.
+#[derive(Debug, Clone)]
+pub struct Losses {
+    sum: f64,
+    n: usize,
+    dims: Vec<(f64, usize)>,
+}
+
+impl Losses {
+    pub fn new(dims: usize) -> Self {
+        Self {
+            sum: 0.0,
+            n: 0,
+            dims: vec![(0.0, 0); dims],
+        }
+    }
+
+    /// Adds one batch's loss of dimension `d`.
+    pub fn add(&mut self, d: usize, loss: f64) {
+        self.sum += loss;
+        self.n += 1;
+        self.dims[d].0 += loss;
+        self.dims[d].1 += 1;
+    }
+
+    /// The overall mean (0 when nothing was added).
+    pub fn mean(&self) -> f64 {
+        if self.n > 0 {
+            self.sum / self.n as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// The mean of each dimension, `None` where nothing was added.
+    pub fn per_dimension(&self) -> Vec<Option<f64>> {
+        self.dims
+            .iter()
+            .map(|&(sum, n)| (n > 0).then(|| sum / n as f64))
+            .collect()
+    }
 }
 
 /// Loop state saved in each checkpoint.
@@ -169,13 +220,16 @@ impl Splits {
 }
 
 /// The loss of a batch's embeddings, `[B, E]`: mean over dimensions of the mean semi-hard
-/// triplet loss inside each dimension's slice. `None` if no dimension has a triplet.
+/// triplet loss inside each dimension's slice (`None` if no dimension has a triplet), and each
+/// dimension's value added to `losses` (read from the distances already on the host, so
+/// logging costs no extra transfer).
 pub fn batch_loss(
     embedding: Tensor<2>,
     items: &[WindowRef],
     set: &TrackSet,
     margin: f32,
     rng: &mut ChaCha8Rng,
+    losses: &mut Losses,
 ) -> Option<Tensor<1>> {
     let device = embedding.device();
     let b = items.len();
@@ -195,6 +249,15 @@ pub fn batch_loss(
         if found.is_empty() {
             continue;
         }
+        let hinge: f64 = found
+            .iter()
+            .map(|t| {
+                let d_ap = values[t.anchor * b + t.positive];
+                let d_an = values[t.anchor * b + t.negative];
+                f64::from((d_ap - d_an + margin).max(0.0))
+            })
+            .sum();
+        losses.add(d, hinge / found.len() as f64);
         let index = |f: &dyn Fn(&triplets::Triplet) -> usize| {
             let v: Vec<i64> = found.iter().map(|t| f(t) as i64).collect();
             Tensor::<1, Int>::from_data(TensorData::new(v, [found.len()]), &device)
@@ -233,17 +296,16 @@ fn validation_batches(cfg: &TrainingConfig, set: &TrackSet) -> Vec<Vec<WindowRef
         .collect()
 }
 
-/// Validation loss: mean over batches and dimensions of the all-triplet hinge (no mining).
+/// Validation loss: the all-triplet hinge (no mining) of each batch and dimension.
 pub fn validation_loss(
     model: &Csn,
     set: &TrackSet,
     batches: &[Vec<WindowRef>],
     margin: f32,
-) -> f64 {
+) -> Losses {
     let device = Device::default();
     let multi = model.is_multi_input();
-    let mut sum = 0.0;
-    let mut n = 0usize;
+    let mut losses = Losses::new(set.dims());
     for items in batches {
         let batch = set.batch(items, multi, &device);
         let e = model.forward(batch.mel, batch.cens, batch.tempogram);
@@ -261,12 +323,11 @@ pub fn validation_loss(
                 .collect();
             let (loss, count) = triplets::all_triplets_loss(&dist, &its, margin);
             if count > 0 {
-                sum += loss;
-                n += 1;
+                losses.add(d, loss);
             }
         }
     }
-    if n > 0 { sum / n as f64 } else { 0.0 }
+    losses
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -434,13 +495,31 @@ pub fn load_config(run: &Path) -> Result<TrainingConfig> {
     })
 }
 
-fn write_log(run: &Path, history: &[EpochLog]) -> Result<()> {
-    let mut csv = String::from("epoch,train_loss,val_loss,lr,seconds\n");
+/// Writes `log.csv` (one row per epoch; per-dimension columns `train_genre` … `val_key`, empty
+/// where a dimension had no triplet) and `loss.png`.
+fn write_log(run: &Path, history: &[EpochLog], dims: usize) -> Result<()> {
+    let names = &triplets::DIMENSIONS[..dims];
+    let mut csv = String::from("epoch,train_loss,val_loss,lr,seconds");
+    for kind in ["train", "val"] {
+        for name in names {
+            csv.push_str(&format!(",{kind}_{name}"));
+        }
+    }
+    csv.push('\n');
     for h in history {
         csv.push_str(&format!(
-            "{},{:.6},{:.6},{:e},{:.1}\n",
+            "{},{:.6},{:.6},{:e},{:.1}",
             h.epoch, h.train_loss, h.val_loss, h.lr, h.seconds
         ));
+        for per_dim in [&h.train_dims, &h.val_dims] {
+            for d in 0..dims {
+                csv.push(',');
+                if let Some(Some(v)) = per_dim.get(d) {
+                    csv.push_str(&format!("{v:.6}"));
+                }
+            }
+        }
+        csv.push('\n');
     }
     write_atomic(&run.join("log.csv"), csv.as_bytes())?;
     plot_losses(&run.join("loss.png"), history)
@@ -580,11 +659,20 @@ pub fn train(
         };
         let mut loss_sum = 0.0;
         let mut loss_n = 0usize;
+        let mut train_dims = Losses::new(splits.train.dims());
         for _ in 0..steps {
             let items = splits.train.sample(cfg.batch_size, &mut rng);
             let batch = splits.train.batch(&items, multi, &device);
             let e = model.forward(batch.mel, batch.cens, batch.tempogram);
-            if let Some(loss) = batch_loss(e, &items, &splits.train, cfg.margin, &mut rng) {
+            let loss = batch_loss(
+                e,
+                &items,
+                &splits.train,
+                cfg.margin,
+                &mut rng,
+                &mut train_dims,
+            );
+            if let Some(loss) = loss {
                 let value = loss.clone().into_scalar::<f32>() as f64;
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(state.lr, model, grads);
@@ -601,7 +689,8 @@ pub fn train(
             0.0
         };
         let valid = model.valid();
-        let val_loss = validation_loss(&valid, &splits.validation, &val_batches, cfg.margin);
+        let val = validation_loss(&valid, &splits.validation, &val_batches, cfg.margin);
+        let val_loss = val.mean();
         let seconds = start.elapsed().as_secs_f64();
         state.history.push(EpochLog {
             epoch,
@@ -609,10 +698,21 @@ pub fn train(
             val_loss,
             lr: state.lr,
             seconds,
+            train_dims: train_dims.per_dimension(),
+            val_dims: val.per_dimension(),
         });
         if opts.progress {
+            let per_dim: Vec<String> = triplets::DIMENSIONS
+                .iter()
+                .zip(val.per_dimension())
+                .map(|(name, v)| match v {
+                    Some(v) => format!("{name} {v:.3}"),
+                    None => format!("{name} –"),
+                })
+                .collect();
             eprintln!(
-                "epoch {epoch}: train {train_loss:.4}, validation {val_loss:.4}, lr {:e}, {seconds:.0} s",
+                "epoch {epoch}: train {train_loss:.4}, validation {val_loss:.4} ({}), lr {:e}, {seconds:.0} s",
+                per_dim.join(", "),
                 state.lr
             );
         }
@@ -638,7 +738,7 @@ pub fn train(
         }
         state.epoch = epoch;
         save_checkpoint(run, &model, &optim, &mut state)?;
-        write_log(run, &state.history)?;
+        write_log(run, &state.history, splits.train.dims())?;
         this_run += 1;
     }
     Ok(TrainReport {

@@ -71,6 +71,34 @@ fn trains_resumes_and_refuses_damaged_checkpoints() {
     }
     assert!(run_a.join("checkpoint.prev").is_dir());
 
+    // Per-dimension losses: in the history and in log.csv, and the overall validation loss is
+    // their weighted mean, so it lies between the smallest and the largest.
+    let csv = std::fs::read_to_string(run_a.join("log.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert_eq!(
+        rows[0][5..8],
+        ["train_genre", "train_mood", "train_instrument"]
+    );
+    assert_eq!(rows[0].last(), Some(&"val_key"));
+    assert_eq!(rows[0].len(), 5 + 2 * 6);
+    for (h, row) in a.history.iter().zip(&rows[1..]) {
+        assert_eq!((h.train_dims.len(), h.val_dims.len()), (6, 6));
+        let known: Vec<f64> = h.val_dims.iter().flatten().copied().collect();
+        assert!(!known.is_empty(), "{h:?}");
+        let (lo, hi) = known
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(lo - 1e-9 <= h.val_loss && h.val_loss <= hi + 1e-9, "{h:?}");
+        for (cell, v) in row[11..].iter().zip(&h.val_dims) {
+            match v {
+                Some(v) => assert!((cell.parse::<f64>().unwrap() - v).abs() < 1e-6, "{row:?}"),
+                None => assert!(cell.is_empty(), "{row:?}"),
+            }
+        }
+        assert!(h.train_dims.iter().flatten().all(|&v| v >= 0.0), "{h:?}");
+    }
+
     // The trained model has a lower loss than its initialisation on fixed training batches.
     let splits = Splits::load(&data, 6).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
@@ -79,9 +107,9 @@ fn trains_resumes_and_refuses_damaged_checkpoints() {
     device.seed(cfg.seed);
     let (mean, std) = splits.train.mel_stats();
     let init = cfg.model.init(&device).with_mel_stats(&mean, &std);
-    let before = training::validation_loss(&init, &splits.train, &batches, cfg.margin);
+    let before = training::validation_loss(&init, &splits.train, &batches, cfg.margin).mean();
     let (_, trained) = training::load_trained(&run_a).unwrap();
-    let after = training::validation_loss(&trained, &splits.train, &batches, cfg.margin);
+    let after = training::validation_loss(&trained, &splits.train, &batches, cfg.margin).mean();
     eprintln!(
         "training-set loss: init {before:.4} → trained {after:.4}; log {:?}",
         a.history
