@@ -233,11 +233,19 @@ pub fn batch_loss(
 ) -> Option<Tensor<1>> {
     let device = embedding.device();
     let b = items.len();
+    // Every slice's distance matrix, `[dims · B · B]`, read to the host once for mining: one
+    // wait for the device per step instead of one per dimension.
+    let dist = Tensor::cat(
+        (0..set.dims())
+            .map(|d| slice_distances(embedding.clone(), d).reshape([b * b]))
+            .collect(),
+        0,
+    );
+    let all_values = dist.clone().into_data().try_to_vec::<f32>().unwrap();
     let mut total: Option<Tensor<1>> = None;
     let mut count = 0;
     for d in 0..set.dims() {
-        let dist = slice_distances(embedding.clone(), d); // [B, B]
-        let values = dist.clone().into_data().try_to_vec::<f32>().unwrap();
+        let values = &all_values[d * b * b..(d + 1) * b * b];
         let mined: Vec<Item> = items
             .iter()
             .map(|&(t, _)| Item {
@@ -245,7 +253,7 @@ pub fn batch_loss(
                 label: set.tracks[t].labels[d],
             })
             .collect();
-        let found = triplets::mine_semi_hard(&values, &mined, margin, rng);
+        let found = triplets::mine_semi_hard(values, &mined, margin, rng);
         if found.is_empty() {
             continue;
         }
@@ -259,14 +267,13 @@ pub fn batch_loss(
             .sum();
         losses.add(d, hinge / found.len() as f64);
         let index = |f: &dyn Fn(&triplets::Triplet) -> usize| {
-            let v: Vec<i64> = found.iter().map(|t| f(t) as i64).collect();
+            let v: Vec<i64> = found.iter().map(|t| (d * b * b + f(t)) as i64).collect();
             Tensor::<1, Int>::from_data(TensorData::new(v, [found.len()]), &device)
         };
         let ap = index(&|t| t.anchor * b + t.positive);
         let an = index(&|t| t.anchor * b + t.negative);
-        let flat = dist.reshape([b * b]);
-        let d_ap = flat.clone().select(0, ap);
-        let d_an = flat.select(0, an);
+        let d_ap = dist.clone().select(0, ap);
+        let d_an = dist.clone().select(0, an);
         let loss = (d_ap - d_an).add_scalar(margin).clamp_min(0.0).mean();
         total = Some(match total {
             Some(t) => t + loss,
