@@ -6,12 +6,11 @@
 
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
-use kindred_trainer::model::{Csn, CsnConfig};
+use kindred_trainer::model::{CENS_ROWS, Csn, CsnConfig, FRAMES, MEL_ROWS, TEMPOGRAM_ROWS};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const BATCH: usize = 16;
-const FRAMES: usize = 259;
 const LEARNING_RATE: f64 = 0.01;
 
 /// `max |a − b| / max |b|`.
@@ -39,7 +38,7 @@ impl Batch {
     fn new(embedding: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut plane = |n: usize| (0..n).map(|_| rng.random::<f32>()).collect::<Vec<_>>();
-        let planes = [128, 16, 384]
+        let planes = [MEL_ROWS, CENS_ROWS, TEMPOGRAM_ROWS]
             .into_iter()
             .map(|rows| (plane(BATCH * rows * FRAMES), rows))
             .collect();
