@@ -7,6 +7,18 @@
 //! `max(0, d_ap − d_an + 0.1)` over its triplets; the step's loss is the mean over the
 //! dimensions that have triplets (paper Eq. 1). Adam updates the weights.
 //!
+//! One addition to SPEC §3 (`scorer_weight`, default 1; 0 turns it off): the network's key and
+//! tempo scorers ([`CircularScorer`](crate::model::CircularScorer)) are also trained on the
+//! rendered windows' own labels, by the cross-entropy of the tonic and of the tempo's place in
+//! the log-BPM octave, added to the triplet loss. Only the scorers' few hundred weights see
+//! that term (their input is the raw CENS and tempogram, not a learnt map), so the embedding
+//! is still shaped by the triplets alone. A window's key or tempo is a noisy label for a
+//! triplet (a 3 s excerpt may sit on the dominant; a jig's pulse is three to a beat) and the
+//! batch holds few such pairs; a classification target over 12 or 24 positions learns from
+//! every labelled window. Measured (10 epochs × 80 steps, seed 0, rendered + real): held-out
+//! rendered tempo 0.737 vs 0.703 without it, key 0.726 vs 0.669; real tempo 0.916 vs 0.908,
+//! key 0.876 vs 0.888; validation loss 0.080 vs 0.098.
+//!
 //! The validation loss is computed once per epoch on `val_batches` batches of the validation
 //! split drawn with a fixed seed (the same windows every epoch), as the mean hinge over *all*
 //! valid triplets of each batch (no mining), so epochs are comparable. The learning rate is
@@ -42,8 +54,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::batcher::{TrackSet, WindowRef};
 use crate::data::dataset::DatasetFile;
 use crate::data::plan::Split;
-use crate::data::triplets::{self, Item, Vocabulary};
-use crate::model::{Csn, CsnConfig, SLICE_WIDTH};
+use crate::data::triplets::{self, Item, Label, Vocabulary};
+use crate::model::{Csn, CsnConfig, SLICE_WIDTH, Scores, TEMPO_BINS, tempo_bin};
 use crate::{Error, Result};
 
 /// Everything that defines a training run; saved as `config.json` in the run directory.
@@ -88,6 +100,12 @@ pub struct TrainingConfig {
     /// the dataset has both kinds (see `data::batcher`).
     #[config(default = 0.5)]
     pub real_fraction: f64,
+    /// Weight of the key and tempo scorers' own loss, added to the triplet loss: the
+    /// cross-entropy of the window's tonic and of its tempo's place in the log-BPM octave
+    /// (rendered windows, whose labels are absolute). Only the scorers' own weights see it
+    /// (their input is the raw CENS and tempogram); 0 = SPEC §3's triplet loss alone.
+    #[config(default = 1.0)]
+    pub scorer_weight: f64,
     /// Dataset directory the run was trained on (informational; export describes it).
     #[config(default = "String::new()")]
     pub dataset: String,
@@ -282,6 +300,54 @@ pub fn batch_loss(
         count += 1;
     }
     total.map(|t| t.div_scalar(count as f64))
+}
+
+/// The scorers' loss of a batch: the mean cross-entropy of the tonic (key scorer) and of the
+/// tempo bin (tempo scorer) over the windows with absolute labels; `None` if there are none.
+pub fn scorer_loss(scores: &Scores, items: &[WindowRef], set: &TrackSet) -> Option<Tensor<1>> {
+    let device = scores.key.device();
+    let one_hot = |d: usize, bins: usize, target: &dyn Fn(Label) -> Option<usize>| {
+        let mut hot = vec![0f32; items.len() * bins];
+        let mut rows = 0;
+        for (i, &(t, _)) in items.iter().enumerate() {
+            if let Some(bin) = set.tracks[t].labels[d].and_then(target) {
+                hot[i * bins + bin] = 1.0;
+                rows += 1;
+            }
+        }
+        (rows > 0).then(|| {
+            (
+                Tensor::<2>::from_data(TensorData::new(hot, [items.len(), bins]), &device),
+                rows,
+            )
+        })
+    };
+    let tempo = one_hot(4, TEMPO_BINS, &|l| match l {
+        Label::Tempo(bpm) => Some(tempo_bin(bpm)),
+        _ => None,
+    });
+    let key = one_hot(5, 12, &|l| match l {
+        Label::Tonic(pc) => Some(usize::from(pc)),
+        _ => None,
+    });
+    let cross_entropy = |p: Tensor<2>, (hot, rows): (Tensor<2>, usize)| {
+        // Unlabelled rows are all zero in `hot`: adding 1 − Σhot makes their log 0.
+        let unlabelled = hot.clone().sum_dim(1).neg().add_scalar(1.0);
+        ((p * hot).sum_dim(1) + unlabelled)
+            .log()
+            .sum()
+            .neg()
+            .div_scalar(rows as f64)
+    };
+    match (key, tempo) {
+        (Some(k), Some(t)) => Some(
+            (cross_entropy(scores.key.clone(), k) + cross_entropy(scores.tempo.clone(), t))
+                .div_scalar(2.0),
+        ),
+        (Some(k), None) => Some(cross_entropy(scores.key.clone(), k)),
+        (None, Some(t)) => Some(cross_entropy(scores.tempo.clone(), t)),
+        (None, None) => None,
+    }
 }
 
 /// Cosine distances `1 − cos` between the rows of dimension `d`'s slice: `[B, E]` → `[B, B]`.
@@ -670,7 +736,7 @@ pub fn train(
         for _ in 0..steps {
             let items = splits.train.sample(cfg.batch_size, &mut rng);
             let batch = splits.train.batch(&items, multi, &device);
-            let e = model.forward(batch.mel, batch.cens, batch.tempogram);
+            let (e, scores) = model.forward_scored(batch.mel, batch.cens, batch.tempogram);
             let loss = batch_loss(
                 e,
                 &items,
@@ -681,6 +747,12 @@ pub fn train(
             );
             if let Some(loss) = loss {
                 let value = loss.clone().into_scalar::<f32>() as f64;
+                let loss = match scores.and_then(|s| scorer_loss(&s, &items, &splits.train)) {
+                    Some(aux) if cfg.scorer_weight > 0.0 => {
+                        loss + aux.mul_scalar(cfg.scorer_weight)
+                    }
+                    _ => loss,
+                };
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(state.lr, model, grads);
                 loss_sum += value;

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::AdamConfig;
 use burn::prelude::*;
+use kindred_trainer::data::batcher::{TrackSet, WindowRef};
 use kindred_trainer::data::dataset::{self, BuildOptions};
-use kindred_trainer::model::CsnConfig;
+use kindred_trainer::model::{Csn, CsnConfig};
 use kindred_trainer::training::{self, Splits, TrainOptions, TrainingConfig};
 use rand::SeedableRng;
 
@@ -46,6 +47,7 @@ fn config(dataset: &Path) -> TrainingConfig {
         .with_val_batches(2)
         .with_lr(3e-3)
         .with_seed(5)
+        .with_scorer_weight(1.0)
         .with_dataset(dataset.display().to_string())
 }
 
@@ -118,6 +120,16 @@ fn trains_resumes_and_refuses_damaged_checkpoints() {
         after < before,
         "training did not lower the loss: {before} → {after}"
     );
+    // …and the key and tempo scorers have learnt from the rendered tonic and tempo.
+    let (before, after) = (
+        scorer_loss(&init, &splits.train, &batches),
+        scorer_loss(&trained, &splits.train, &batches),
+    );
+    eprintln!("scorers' cross-entropy: init {before:.4} → trained {after:.4}");
+    assert!(
+        after < before - 0.05,
+        "the scorers did not learn: {before} → {after}"
+    );
 
     // Stop after one epoch (a kill), then resume.
     let run_b = tmp.path().join("b");
@@ -156,4 +168,19 @@ fn trains_resumes_and_refuses_damaged_checkpoints() {
     assert!(msg.contains(&model.display().to_string()), "{msg}");
     assert!(msg.contains("checkpoint.prev"), "{msg}");
     assert!(run_b.join("checkpoint.prev/model.bpk").is_file());
+}
+
+/// The scorers' cross-entropy of `model`, averaged over `batches`.
+fn scorer_loss(model: &Csn, set: &TrackSet, batches: &[Vec<WindowRef>]) -> f64 {
+    let device = Device::default();
+    let total: f64 = batches
+        .iter()
+        .map(|items| {
+            let b = set.batch(items, true, &device);
+            let (_, scores) = model.forward_scored(b.mel, b.cens, b.tempogram);
+            let loss = training::scorer_loss(&scores.expect("multi-input"), items, set);
+            f64::from(loss.expect("rendered windows").into_scalar::<f32>())
+        })
+        .sum();
+    total / batches.len() as f64
 }

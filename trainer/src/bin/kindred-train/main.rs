@@ -168,6 +168,10 @@ enum Command {
         /// dataset has both kinds (0: synthetic pairs only).
         #[arg(long, default_value_t = kindred_trainer::data::batcher::DEFAULT_REAL_FRACTION)]
         real_fraction: f64,
+        /// Weight of the key and tempo scorers' own cross-entropy (rendered windows' tonic and
+        /// tempo), added to the triplet loss; 0 = the triplet loss alone (SPEC §3).
+        #[arg(long, default_value_t = 1.0)]
+        scorer_weight: f64,
         /// Continue the run from its last checkpoint (its config.json wins, except --epochs).
         #[arg(long)]
         resume: bool,
@@ -450,6 +454,7 @@ fn train(cmd: Command) -> anyhow::Result<ExitCode> {
         steps,
         patience,
         real_fraction,
+        scorer_weight,
         resume,
         seed,
         quiet,
@@ -476,6 +481,7 @@ fn train(cmd: Command) -> anyhow::Result<ExitCode> {
         .with_steps_per_epoch(steps)
         .with_early_stopping(patience)
         .with_real_fraction(real_fraction)
+        .with_scorer_weight(scorer_weight)
         .with_seed(seed)
         .with_dataset(dataset.display().to_string());
     let opts = TrainOptions {
