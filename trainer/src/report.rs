@@ -142,14 +142,19 @@ fn load_font() -> Result<()> {
         .map_err(Error::Invalid)
 }
 
-/// Series colours, in model order.
-const COLOURS: [RGBColor; 6] = [
+/// Series colours, in model order (ten distinct ones: a report compares up to nine models
+/// and the handcrafted baseline).
+const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Radius of a score: the chart runs from 0.3 (centre) to 1.0 (rim).
@@ -163,7 +168,7 @@ fn draw<DB: DrawingBackend>(
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     area.fill(&WHITE)?;
     let (w, h) = area.dim_in_pixel();
-    let (cx, cy) = (w as f64 * 0.4, h as f64 * 0.52);
+    let (cx, cy) = (w as f64 * 0.36, h as f64 * 0.52);
     let rim = (w.min(h) as f64) * 0.34;
     // One axis per dimension that has triplets here (real recordings: genre, tempo, key).
     let axes: Vec<usize> = (0..DIMENSIONS.len())
@@ -221,7 +226,7 @@ fn draw<DB: DrawingBackend>(
             area.draw(&Circle::new(*p, 4, colour.filled()))?;
         }
         let ly = 40 + 26 * i as i32;
-        let lx = (w as f64 * 0.70) as i32;
+        let lx = (w as f64 * 0.64) as i32;
         area.draw(&PathElement::new(
             vec![(lx, ly + 8), (lx + 24, ly + 8)],
             colour.stroke_width(3),
@@ -247,7 +252,7 @@ fn draw<DB: DrawingBackend>(
 pub fn write(e: &Evaluation, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(Error::io(out))?;
     load_font()?;
-    let size = (1100, 700);
+    let size = (1300, 700);
     let png = out.join("kiviat.png");
     let svg = out.join("kiviat.svg");
     let fail = |path: &Path, e: &dyn std::fmt::Display| {
