@@ -308,14 +308,12 @@ impl CircularScorer {
 
     /// `[B, 1, rows, 259]` → `[B, bins]`, a softmax over positions.
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let [batch, _, rows, frames] = x.dims();
+        let batch = x.dims()[0];
         let axis = self.axis.val();
         let wide = axis.dims()[1];
         let bins = wide.div_ceil(2);
         let summary = |x: Tensor<4>| {
-            x.sum_dim(3)
-                .div_scalar(frames as f64)
-                .reshape([batch, rows])
+            time_mean(x)
                 .matmul(axis.clone())
                 .reshape([batch, 1, wide, 1])
         };

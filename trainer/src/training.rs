@@ -747,11 +747,12 @@ pub fn train(
             );
             if let Some(loss) = loss {
                 let value = loss.clone().into_scalar::<f32>() as f64;
-                let loss = match scores.and_then(|s| scorer_loss(&s, &items, &splits.train)) {
-                    Some(aux) if cfg.scorer_weight > 0.0 => {
-                        loss + aux.mul_scalar(cfg.scorer_weight)
-                    }
-                    _ => loss,
+                let aux = scores
+                    .filter(|_| cfg.scorer_weight > 0.0)
+                    .and_then(|s| scorer_loss(&s, &items, &splits.train));
+                let loss = match aux {
+                    Some(aux) => loss + aux.mul_scalar(cfg.scorer_weight),
+                    None => loss,
                 };
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(state.lr, model, grads);
