@@ -43,6 +43,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use kindred_engine::tempo::TempoEstimator;
 
 /// Mel bands of the input.
 pub const MEL_ROWS: usize = 128;
@@ -231,8 +232,12 @@ const SCORE_GAIN: f64 = 10.0;
 
 /// The scorer position of a tempo: its place in the log-BPM octave, rounded to a bin.
 pub fn tempo_bin(bpm: f32) -> usize {
-    let pos = f64::from(bpm).log2().rem_euclid(1.0) * TEMPO_BINS as f64;
-    pos.round() as usize % TEMPO_BINS
+    octave_position(f64::from(bpm)).round() as usize % TEMPO_BINS
+}
+
+/// Where `bpm` lies in its octave, in bins: `[0, TEMPO_BINS)`.
+fn octave_position(bpm: f64) -> f64 {
+    bpm.log2().rem_euclid(1.0) * TEMPO_BINS as f64
 }
 
 /// The key and tempo scorers' outputs of a batch (see [`Csn::forward_scored`]).
@@ -256,15 +261,14 @@ impl CircularScorer {
     /// The tempo scorer over tempogram lags: lag `k` frames is `60·sr / (hop·k)` BPM, folded
     /// to its position in the octave and shared linearly between the two nearest bins.
     fn tempo(device: &Device, width: usize) -> Self {
-        let cfg = kindred_engine::FrontEndConfig::default();
-        let frames_per_minute = 60.0 * f64::from(cfg.sample_rate) / cfg.hop as f64;
+        let lags = TempoEstimator::new(&kindred_engine::FrontEndConfig::default());
         let mut axis = vec![0f32; TEMPOGRAM_ROWS * TEMPO_BINS];
         for lag in 1..TEMPOGRAM_ROWS {
-            let bpm = frames_per_minute / lag as f64;
+            let bpm = f64::from(lags.lag_to_bpm(lag as f32));
             if !(TEMPO_RANGE.0..=TEMPO_RANGE.1).contains(&bpm) {
                 continue;
             }
-            let pos = bpm.log2().rem_euclid(1.0) * TEMPO_BINS as f64;
+            let pos = octave_position(bpm);
             let (bin, frac) = (pos.floor() as usize, pos.fract());
             axis[lag * TEMPO_BINS + bin % TEMPO_BINS] += (1.0 - frac) as f32;
             axis[lag * TEMPO_BINS + (bin + 1) % TEMPO_BINS] += frac as f32;
