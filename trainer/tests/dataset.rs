@@ -43,6 +43,7 @@ fn options(out: &Path) -> BuildOptions {
         per_factor: 1,
         max_seconds: 15.0,
         splits: [1.0, 1.0, 1.0],
+        keep_splits: None,
         keep_audio: false,
         limit: None,
         progress: false,
@@ -222,6 +223,16 @@ fn build_splits_factorial_resume_and_cache() {
     let again = dataset::build(&opts).unwrap();
     assert_eq!((again.built, again.skipped), (1, 14));
     assert_eq!(std::fs::metadata(&kept).unwrap().modified().unwrap(), mtime);
+    assert_eq!(DatasetFile::load(dir.path()).unwrap().records, file.records);
+    // Growing a set: other fractions would move the pieces, but with --keep-splits each keeps
+    // the split this build gave it, so nothing is redone.
+    let held = dataset::build(&BuildOptions {
+        splits: [1.0, 0.0, 0.0],
+        keep_splits: Some(dir.path().to_path_buf()),
+        ..opts.clone()
+    })
+    .unwrap();
+    assert_eq!((held.built, held.skipped, held.kept_splits), (0, 15, 3));
     assert_eq!(DatasetFile::load(dir.path()).unwrap().records, file.records);
     // Another seed is another design: everything is redone.
     let reseeded = dataset::build(&BuildOptions {
@@ -430,4 +441,17 @@ fn cli_help_lists_dataset() {
     ] {
         assert!(text.contains(flag), "{text}");
     }
+}
+
+#[test]
+fn a_score_keeps_its_identity_in_a_larger_export() {
+    // The same chorale is piece 3 of one export and piece 42 of a larger one.
+    let key = |id: &str| dataset::unit_key(&Source::Music21, id, &format!("midi/{id}.mid"));
+    assert_eq!(key("0003_bach_bwv66_6"), key("0042_bach_bwv66_6"));
+    assert_ne!(key("0003_bach_bwv66_6"), key("0003_bach_bwv67_4"));
+    assert_eq!(
+        dataset::unit_key(&Source::Manifest, "user_r00007_take", "/music/take.wav"),
+        Some("/music/take.wav".to_string())
+    );
+    assert_eq!(dataset::unit_key(&Source::Real, "p", "x.flac"), None);
 }

@@ -31,6 +31,7 @@ fn build_dataset(out: &Path) {
         per_factor: 1,
         max_seconds: 15.0,
         splits: [1.0, 1.0, 1.0],
+        keep_splits: None,
         keep_audio: false,
         limit: None,
         progress: false,

@@ -87,6 +87,11 @@ pub struct BuildOptions {
     pub max_seconds: f64,
     /// Train / validation / test fractions (by piece).
     pub splits: [f64; 3],
+    /// An earlier dataset whose pieces and files keep the split they had there (matched by
+    /// [`unit_key`]), so a grown dataset keeps the earlier test set held out. The new pieces
+    /// are split as usual.
+    #[serde(default)]
+    pub keep_splits: Option<PathBuf>,
     /// Also write each render as `audio/<id>.wav`.
     pub keep_audio: bool,
     /// Only use the first N pieces of the index (None = all).
@@ -162,6 +167,8 @@ pub struct BuildReport {
     pub row_errors: Vec<RowError>,
     /// Renders that failed (id, reason).
     pub failures: Vec<(String, String)>,
+    /// Pieces and files whose split came from [`BuildOptions::keep_splits`].
+    pub kept_splits: usize,
 }
 
 enum Job<'a> {
@@ -305,7 +312,29 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     {
         units.push((id.clone(), e.genre.clone().unwrap_or_default()));
     }
-    let splits = plan::assign_splits(&units, opts.splits, opts.seed);
+    let mut splits = plan::assign_splits(&units, opts.splits, opts.seed);
+    if let Some(earlier) = &opts.keep_splits {
+        let kept: BTreeMap<String, Split> = DatasetFile::load(earlier)?
+            .records
+            .iter()
+            .filter_map(|r| Some((unit_key(&r.source, &r.piece, &r.audio_source)?, r.split)))
+            .collect();
+        let keys = pieces
+            .iter()
+            .map(|p| unit_key(&Source::Music21, &p.id, &p.midi))
+            .chain(
+                manifest
+                    .iter()
+                    .flat_map(|m| m.entries.iter())
+                    .map(|e| unit_key(&Source::Manifest, "", &e.path.display().to_string())),
+            );
+        for (split, key) in splits.iter_mut().zip(keys) {
+            if let Some(&s) = key.and_then(|k| kept.get(&k)) {
+                *split = s;
+                report.kept_splits += 1;
+            }
+        }
+    }
 
     let mut jobs = Vec::new();
     let rotation = plan::BaseRotation::new(opts.seed);
@@ -591,6 +620,20 @@ fn save_record(out: &Path, record: &Record) -> Result<()> {
     write_atomic(&path, &text)
 }
 
+/// What identifies a split unit across builds: a score by its music21 export id without the
+/// export's running index (`0042_bach_bwv66_6` → `bach_bwv66_6`, the same piece in a larger
+/// export), a manifest file by its path. Real recordings are split by package, not here.
+pub fn unit_key(source: &Source, piece: &str, audio_source: &str) -> Option<String> {
+    match source {
+        Source::Music21 => Some(match piece.split_once('_') {
+            Some((index, rest)) if index.bytes().all(|b| b.is_ascii_digit()) => rest.to_string(),
+            _ => piece.to_string(),
+        }),
+        Source::Manifest => Some(audio_source.to_string()),
+        Source::Real => None,
+    }
+}
+
 /// `dataset.json` as written by [`build`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatasetFile {
@@ -860,6 +903,15 @@ fn card(opts: &BuildOptions, index: Option<&PieceIndex>, report: &BuildReport) -
          no piece has renders in two splits. Target fractions train/validation/test = {:?}.\n",
         opts.per_factor, opts.splits
     );
+    if let Some(earlier) = &opts.keep_splits {
+        let _ = writeln!(
+            c,
+            "{} scores or files kept the split they had in the earlier dataset `{}`; the others \
+             were split by the fractions above.\n",
+            report.kept_splits,
+            earlier.display()
+        );
+    }
     let _ = writeln!(c, "## Class balance (tracks per split)\n");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     type Label = Box<dyn Fn(&Record) -> Option<String>>;

@@ -543,6 +543,7 @@ fn write_outputs(opts: &RealOptions, report: &RealReport) -> Result<()> {
                 per_factor: 0,
                 max_seconds: opts.max_seconds,
                 splits: [0.0; 3],
+                keep_splits: None,
                 keep_audio: false,
                 limit: None,
                 progress: false,

@@ -56,6 +56,11 @@ enum Command {
         /// Train,validation,test fractions by piece.
         #[arg(long, default_value = "0.7,0.15,0.15", value_parser = parse_splits)]
         splits: [f64; 3],
+        /// An earlier dataset directory: its scores and files keep the split they had there
+        /// (e.g. when growing a set, so its test pieces stay held out); new ones are split
+        /// by --splits.
+        #[arg(long, value_name = "DATASET")]
+        keep_splits: Option<PathBuf>,
         /// Also keep every render as audio/<id>.wav (16-bit, 22 050 Hz mono).
         #[arg(long)]
         keep_audio: bool,
@@ -259,6 +264,7 @@ fn run() -> anyhow::Result<ExitCode> {
             per_factor,
             max_seconds,
             splits,
+            keep_splits,
             keep_audio,
             limit,
             real,
@@ -315,6 +321,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 per_factor,
                 max_seconds,
                 splits,
+                keep_splits,
                 keep_audio,
                 limit,
                 progress: !quiet,
@@ -328,6 +335,12 @@ fn run() -> anyhow::Result<ExitCode> {
                 eprintln!("render {id}: {e}");
             }
             let hours: f64 = report.records.iter().map(|r| r.seconds).sum::<f64>() / 3600.0;
+            if opts.keep_splits.is_some() {
+                eprintln!(
+                    "{} scores or files kept their earlier split",
+                    report.kept_splits
+                );
+            }
             eprintln!(
                 "{} tracks ({} built, {} already done), {hours:.2} h → {}",
                 report.records.len(),
