@@ -21,7 +21,7 @@ use kindred_engine::contract::{
 };
 use onnx_ir::{Message, ModelProto};
 
-use crate::data::dataset::DatasetFile;
+use crate::data::dataset::{DatasetFile, Source};
 use crate::data::plan::Split;
 use crate::model::{CENS_ROWS, Csn, FRAMES, MEL_ROWS, SLICE_WIDTH, TEMPOGRAM_ROWS};
 use crate::training::{self, write_atomic};
@@ -218,18 +218,16 @@ fn describe_dataset(dir: &str) -> String {
         .filter(|r| r.split == Split::Train)
         .collect();
     let windows: u32 = train.iter().map(|r| r.windows).sum();
-    let rendered = train
-        .iter()
-        .filter(|r| r.source == crate::data::dataset::Source::Music21)
-        .count();
+    let count = |source: Source| train.iter().filter(|r| r.source == source).count();
     format!(
         "kindred-train dataset ({}): {} training tracks ({} music21 renders with labels true by \
-         construction, {} from a user manifest), {} windows of 3 s; split by piece; {} \
-         validation and {} test tracks held out",
+         construction, {} real-recording passages and copies, {} from a user manifest), {} \
+         windows of 3 s; split by piece; {} validation and {} test tracks held out",
         file.format,
         train.len(),
-        rendered,
-        train.len() - rendered,
+        count(Source::Music21),
+        count(Source::Real),
+        count(Source::Manifest),
         windows,
         file.records
             .iter()

@@ -11,6 +11,7 @@ use burn::optim::AdamConfig;
 use burn::prelude::*;
 use kindred_trainer::data::batcher::{TrackSet, WindowRef};
 use kindred_trainer::data::dataset::{self, BuildOptions};
+use kindred_trainer::export;
 use kindred_trainer::model::{Csn, CsnConfig};
 use kindred_trainer::training::{self, Splits, TrainOptions, TrainingConfig};
 use rand::SeedableRng;
@@ -130,6 +131,17 @@ fn trains_resumes_and_refuses_damaged_checkpoints() {
     assert!(
         after < before - 0.05,
         "the scorers did not learn: {before} → {after}"
+    );
+
+    // The exported model says what it was trained on: the 5 renders of the training piece.
+    let contract = export::export_run(&run_a, &tmp.path().join("a.onnx")).unwrap();
+    assert!(
+        contract.training_data.contains(
+            "5 training tracks (5 music21 renders with labels true by construction, \
+             0 real-recording passages and copies, 0 from a user manifest)"
+        ),
+        "{}",
+        contract.training_data
     );
 
     // Stop after one epoch (a kill), then resume.
