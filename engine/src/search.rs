@@ -608,8 +608,7 @@ impl Isa {
             return Isa::Avx512Vnni;
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::features::simd::avx2_fma() {
             return Isa::Avx2;
         }
         Isa::Generic
@@ -787,9 +786,7 @@ mod tests {
         let mut isas = vec![Isa::Generic];
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
+            if crate::features::simd::avx2_fma() {
                 isas.push(Isa::Avx2);
             }
             if std::arch::is_x86_feature_detected!("avx512f")

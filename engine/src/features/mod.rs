@@ -9,7 +9,7 @@ pub mod cens;
 pub mod chroma;
 pub mod mel;
 pub mod onset;
-mod simd;
+pub(crate) mod simd;
 pub mod stft;
 pub mod tempogram;
 
@@ -100,6 +100,7 @@ impl FrontEnd {
         self.chroma.apply(&out.power, &mut out.chroma);
         self.cens.apply(&out.chroma, &mut out.cens);
         self.onset.apply(&out.mel_power, &mut out.onset);
-        self.tempogram.apply(&out.onset, &mut out.tempogram)
+        self.tempogram.apply(&out.onset, &mut out.tempogram);
+        Ok(())
     }
 }
