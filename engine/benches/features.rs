@@ -34,7 +34,7 @@ fn one_window(c: &mut Criterion) {
     });
 
     let frames = cfg.frames();
-    let mut stft = stft::Stft::new(cfg.n_fft, cfg.hop);
+    let mut stft = stft::Stft::new(cfg.n_fft, cfg.hop, frames);
     let mel_fb = mel::MelFilterbank::new(cfg.sample_rate, cfg.n_fft, cfg.n_mels);
     let chroma_fb = chroma::ChromaFilterbank::new(cfg.sample_rate, cfg.n_fft);
     let mut cens = cens::Cens::new(cfg.cens_smooth, frames);

@@ -68,7 +68,7 @@ impl FrontEnd {
     pub fn new(config: FrontEndConfig) -> Self {
         let frames = config.frames();
         Self {
-            stft: stft::Stft::new(config.n_fft, config.hop),
+            stft: stft::Stft::new(config.n_fft, config.hop, frames),
             mel: mel::MelFilterbank::new(config.sample_rate, config.n_fft, config.n_mels),
             chroma: chroma::ChromaFilterbank::new(config.sample_rate, config.n_fft),
             cens: cens::Cens::new(config.cens_smooth, frames),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
@@ -20,11 +20,13 @@ pub struct Stft {
     frame: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
+    /// The power of every frame, frame-major `[frames, 1 + n_fft/2]`.
+    power: Vec<f32>,
 }
 
 impl Stft {
-    /// Plans an STFT of size `n_fft` with hop `hop`.
-    pub fn new(n_fft: usize, hop: usize) -> Self {
+    /// Plans an STFT of size `n_fft` with hop `hop` for signals of up to `frames` frames.
+    pub fn new(n_fft: usize, hop: usize, frames: usize) -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
         let window = periodic_hann(n_fft);
         Self {
@@ -33,6 +35,7 @@ impl Stft {
             frame: fft.make_input_vec(),
             spectrum: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
+            power: vec![0.0; frames * (n_fft / 2 + 1)],
             fft,
             window,
         }
@@ -48,11 +51,19 @@ impl Stft {
     /// `pad_mode="constant"`.
     pub fn power_into(&mut self, x: &[f32], out: &mut Array2<f32>) -> Result<()> {
         let frames = self.frames(x.len());
-        if out.dim() != (self.n_fft / 2 + 1, frames) {
+        let bins = self.n_fft / 2 + 1;
+        if frames * bins > self.power.len() {
+            return Err(Error::Invalid(format!(
+                "{} samples make {frames} STFT frames; this STFT was planned for at most {}",
+                x.len(),
+                self.power.len() / bins
+            )));
+        }
+        if out.dim() != (bins, frames) {
             return Err(Error::Invalid(format!(
                 "STFT output is {:?}, expected {:?}",
                 out.dim(),
-                (self.n_fft / 2 + 1, frames)
+                (bins, frames)
             )));
         }
         let pad = self.n_fft / 2;
@@ -74,10 +85,17 @@ impl Stft {
             self.fft
                 .process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch)
                 .map_err(|e| Error::Invalid(format!("FFT failed: {e}")))?;
-            for (o, c) in out.column_mut(t).iter_mut().zip(&self.spectrum) {
+            for (o, c) in self.power[t * bins..(t + 1) * bins]
+                .iter_mut()
+                .zip(&self.spectrum)
+            {
                 *o = c.norm_sqr();
             }
         }
+        // Computed frame by frame; the spectrogram is bin-major.
+        let power = ArrayView2::from_shape((frames, bins), &self.power[..frames * bins])
+            .expect("`power` holds `frames` spectra");
+        out.assign(&power.t());
         Ok(())
     }
 }
