@@ -22,8 +22,8 @@ pub struct Tempogram {
     win_length: usize,
     coefficients: LagCoefficients,
     sums: SlidingSums,
-    /// `e^{−iθ}` and `e^{−2iθ}` as (re, im), re, im: the shift of the bin-1 and bin-2 sums
-    /// when the frame advances by one.
+    /// `e^{−iθ}` and `e^{−2iθ}` as `[re, im, re, im]`: what the bin-1 and bin-2 sums are
+    /// multiplied by when the frame advances by one.
     advance: [f32; 4],
     /// The padded envelope, plus one trailing zero so the last frame's (unused) slide stays
     /// in bounds for an odd `win_length` too.
@@ -61,9 +61,10 @@ struct SlidingSums {
 impl LagCoefficients {
     fn new(win_length: usize) -> Self {
         let theta = std::f64::consts::TAU / win_length as f64;
-        let lags = || 0..win_length;
         let map = |f: &dyn Fn(f64) -> f64| -> Vec<f32> {
-            lags().map(|k| f(theta * k as f64) as f32).collect()
+            (0..win_length)
+                .map(|k| f(theta * k as f64) as f32)
+                .collect()
         };
         // w[n]w[n+k] = ¼ − ¼cos θn − ¼cos(θn + θk) + ¼cos θn·cos(θn + θk)
         //            = (¼ + ⅛cos θk) + Re(−¼(1 + e^{iθk})·e^{iθn}) + Re(⅛e^{iθk}·e^{2iθn}).
