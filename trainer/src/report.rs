@@ -142,9 +142,9 @@ fn load_font() -> Result<()> {
         .map_err(Error::Invalid)
 }
 
-/// Series colours, in model order (ten distinct ones: a report compares up to nine models
-/// and the handcrafted baseline).
-const COLOURS: [RGBColor; 10] = [
+/// Series colours, in model order (twelve distinct ones: a report compares up to eleven
+/// models and the handcrafted baseline).
+const COLOURS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -155,6 +155,8 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(0, 0, 128),
 ];
 
 /// Radius of a score: the chart runs from 0.3 (centre) to 1.0 (rim).

@@ -99,6 +99,11 @@ fn check(multi: bool, dims: usize) {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
+        assert_eq!(
+            expected.len(),
+            batch * contract.layout.embedding_size(),
+            "the contract's slices cover the embedding"
+        );
         let ort_input = |i: usize| {
             OrtTensor::from_array((
                 [batch as i64, 1, shapes[i] as i64, FRAMES as i64],
