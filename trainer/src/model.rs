@@ -616,8 +616,8 @@ impl Csn {
         let x = layer_norm(self.dense.forward(x));
         let x = match &scores {
             Some(s) if self.key_in_slice => {
-                // Detached: the scorer learns from its tonic labels only, so the triplets cannot
-                // trade its transposition-following output for anything else.
+                // Detached: through these 12 values the triplet loss does not reach the scorer, so
+                // they stay the tonic distribution its own loss teaches.
                 Tensor::cat(
                     vec![x, s.key.clone().detach().mul_scalar(KEY_SLICE_GAIN)],
                     1,
@@ -748,8 +748,8 @@ mod tests {
         }
     }
 
-    /// The key slice's scorer part passes no gradient back: the triplet loss cannot reshape the
-    /// key scorer, which learns from its tonic labels only.
+    /// The key slice's scorer part passes no gradient back to the key scorer (which still learns
+    /// from its tonic labels, and from the triplets through the dense layer's input).
     #[test]
     fn key_slice_scorer_part_is_detached() {
         let device = Device::default().autodiff();
