@@ -41,7 +41,8 @@
 //!   is detached from the triplet loss, so it stays the tonic distribution the scorer's own loss
 //!   teaches. Measured on v5 (not detached) and v6 (detached): those 12 values alone score
 //!   0.997–0.998 on the real key triplets either way, the whole slice 0.96 — what is left is
-//!   the dense part. Results: `models/MODEL_CARD.md`.
+//!   the dense part, which is therefore weighted down ([`KEY_DENSE_WEIGHT`]).
+//!   Results: `models/MODEL_CARD.md`.
 //! - Layer normalisation is written with `sum_dim`/`sqrt` over the dense output, no affine:
 //!   `nn::LayerNorm` and `mean_dim` do not export with burn-onnx 0.23.0-pre.1.
 //! - The network takes the compressed mel `log10(1 + 10·S)` and standardises it itself with the
@@ -238,6 +239,12 @@ const TEMPO_RANGE: (f64, f64) = (30.0, 480.0);
 /// beside v4's key slice scored 0.990 on the held-out real key triplets (0.931 without) and
 /// 0.766 on the rendered ones (0.754 without).
 pub const KEY_SLICE_GAIN: f64 = 16.0;
+/// Weight of the dense layer's 52 values in the key slice (after the layer norm), against the
+/// key scorer's 12: the dense part carries tempo and timbre into key. Chosen on the real
+/// validation packages (flare-game, tecnoballz) from v5's and v6's outputs: the scorer part
+/// alone scored 0.997 on their key triplets, the whole slice 0.95, the scorer ×4 against the
+/// dense part 0.992–0.996. A v6 run with this weight reached 0.999 there at epoch 35.
+pub const KEY_DENSE_WEIGHT: f64 = 0.25;
 /// Softmax logits are bounded to ±this (exp stays finite without a max: `max_dim` does not export).
 const SCORE_BOUND: f64 = 8.0;
 /// Gain on the scores before the softmax, so that a freshly initialised scorer already peaks
@@ -469,6 +476,24 @@ impl CsnConfig {
         // The key slice is the last (slice order of `data::triplets::DIMENSIONS`).
         let key_in_slice = self.multi_input && self.dimensions == 6;
         let dense_out = self.embedding_size() - if key_in_slice { 12 } else { 0 };
+        // 1 on every column but the key slice's dense part.
+        let column_weight = key_in_slice.then(|| {
+            let key_start = (self.dimensions - 1) * SLICE_WIDTH;
+            let weights: Vec<f32> = (0..dense_out)
+                .map(|c| {
+                    if c < key_start {
+                        1.0
+                    } else {
+                        KEY_DENSE_WEIGHT as f32
+                    }
+                })
+                .collect();
+            Param::from_tensor(Tensor::<2>::from_data(
+                TensorData::new(weights, [1, dense_out]),
+                device,
+            ))
+            .set_require_grad(false)
+        });
         let constant = |value: f32| {
             Param::from_tensor(Tensor::<4>::full([1, 1, MEL_ROWS, 1], value, device))
                 .set_require_grad(false)
@@ -492,7 +517,7 @@ impl CsnConfig {
             head,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             dense: LinearConfig::new(pooled + summaries, dense_out).init(device),
-            key_in_slice,
+            column_weight,
         }
     }
 }
@@ -512,8 +537,11 @@ pub struct Csn {
     head: Vec<InceptionBlock>,
     pool: AdaptiveAvgPool2d,
     dense: Linear,
-    /// Whether the key slice ends with the key scorer's output (6-dim multi-input).
-    key_in_slice: bool,
+    /// Present when the key slice ends with the key scorer's output (6-dim multi-input): the
+    /// layer-normalised dense output's per-column weight, `[1, E − 12]`, [`KEY_DENSE_WEIGHT`] on
+    /// the key slice's part and 1 elsewhere. Not trainable; a constant tensor rather than a
+    /// slice of the output, so that the exported graph keeps a dynamic batch axis.
+    column_weight: Option<Param<Tensor<2>>>,
 }
 
 impl Csn {
@@ -524,7 +552,7 @@ impl Csn {
 
     /// Size of the embedding (`64 × dimensions`).
     pub fn embedding_size(&self) -> usize {
-        self.dense.weight.dims()[1] + if self.key_in_slice { 12 } else { 0 }
+        self.dense.weight.dims()[1] + if self.column_weight.is_some() { 12 } else { 0 }
     }
 
     /// Sets the mel standardisation (128 means and standard deviations); not trainable.
@@ -555,7 +583,9 @@ impl Csn {
     /// - `mel`: `[B, 1, 128, 259]` compressed mel `log10(1 + 10·S)` (not standardised);
     /// - `cens`: `[B, 1, 16, 259]` CENS zero-padded from 12 rows (multi-input only);
     /// - `tempogram`: `[B, 1, 384, 259]` (multi-input only);
-    /// - returns `[B, 64 · dimensions]`, layer-normalised (zero mean, unit variance per row).
+    /// - returns `[B, 64 · dimensions]`: the dense output layer-normalised (zero mean, unit
+    ///   variance per row) and, for the 6-dim multi-input network, the key slice's part of it
+    ///   weighted by [`KEY_DENSE_WEIGHT`] and followed by the key scorer's output.
     ///
     /// Panics if a multi-input network is not given CENS and tempogram.
     pub fn forward(
@@ -614,12 +644,15 @@ impl Csn {
             _ => (x, None),
         };
         let x = layer_norm(self.dense.forward(x));
-        let x = match &scores {
-            Some(s) if self.key_in_slice => {
+        let x = match (&scores, &self.column_weight) {
+            (Some(s), Some(weight)) => {
                 // Detached: through these 12 values the triplet loss does not reach the scorer, so
                 // they stay the tonic distribution its own loss teaches.
                 Tensor::cat(
-                    vec![x, s.key.clone().detach().mul_scalar(KEY_SLICE_GAIN)],
+                    vec![
+                        x * weight.val(),
+                        s.key.clone().detach().mul_scalar(KEY_SLICE_GAIN),
+                    ],
                     1,
                 )
             }
@@ -692,14 +725,21 @@ mod tests {
             assert_eq!(e.dims(), [3, dims * 64]);
             assert_eq!(model.embedding_size(), dims * 64);
             let v = e.into_data().try_to_vec::<f32>().unwrap();
-            // The 6-dim multi-input key slice ends with the key scorer's distribution × gain.
+            // The 6-dim multi-input key slice is the dense output's part × KEY_DENSE_WEIGHT and
+            // the key scorer's distribution × gain.
             let scorer = if multi && dims == 6 { 12 } else { 0 };
+            let key_start = (dims - 1) * 64;
             for full in v.chunks(dims * 64) {
                 let (row, key) = full.split_at(full.len() - scorer);
+                let mut row = row.to_vec();
                 if scorer > 0 {
                     let sum: f32 = key.iter().sum();
                     assert!((sum - KEY_SLICE_GAIN as f32).abs() < 1e-3, "{sum}");
                     assert!(key.iter().all(|&k| k >= 0.0));
+                    // Undone, the dense output is layer-normalised as a whole.
+                    row[key_start..]
+                        .iter_mut()
+                        .for_each(|x| *x /= KEY_DENSE_WEIGHT as f32);
                 }
                 let mean: f32 = row.iter().sum::<f32>() / row.len() as f32;
                 let var: f32 =

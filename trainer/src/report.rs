@@ -142,9 +142,9 @@ fn load_font() -> Result<()> {
         .map_err(Error::Invalid)
 }
 
-/// Series colours, in model order (twelve distinct ones: a report compares up to eleven
+/// Series colours, in model order (thirteen distinct ones: a report compares up to twelve
 /// models and the handcrafted baseline).
-const COLOURS: [RGBColor; 12] = [
+const COLOURS: [RGBColor; 13] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -157,6 +157,7 @@ const COLOURS: [RGBColor; 12] = [
     RGBColor(23, 190, 207),
     RGBColor(0, 0, 0),
     RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
 ];
 
 /// Radius of a score: the chart runs from 0.3 (centre) to 1.0 (rim).
