@@ -328,11 +328,7 @@ impl CircularScorer {
                 out[r * wide + c] = axis[r * bins + c % bins];
             }
         }
-        Param::from_tensor(Tensor::<2>::from_data(
-            TensorData::new(out, [rows, wide]),
-            device,
-        ))
-        .set_require_grad(false)
+        constant(out, [rows, wide], device)
     }
 
     /// `[B, 1, rows, 259]` → `[B, bins]`, a softmax over positions.
@@ -489,19 +485,12 @@ impl CsnConfig {
                     }
                 })
                 .collect();
-            Param::from_tensor(Tensor::<2>::from_data(
-                TensorData::new(weights, [1, dense_out]),
-                device,
-            ))
-            .set_require_grad(false)
+            constant(weights, [1, dense_out], device)
         });
-        let constant = |value: f32| {
-            Param::from_tensor(Tensor::<4>::full([1, 1, MEL_ROWS, 1], value, device))
-                .set_require_grad(false)
-        };
+        let mel_stat = |value: f32| constant(vec![value; MEL_ROWS], [1, 1, MEL_ROWS, 1], device);
         Csn {
-            mel_mean: constant(0.0),
-            mel_std: constant(1.0),
+            mel_mean: mel_stat(0.0),
+            mel_std: mel_stat(1.0),
             mel: Branch::new(device, self, [4, 4], [[2, 2], [1, 1]]),
             cens: self
                 .multi_input
@@ -561,15 +550,9 @@ impl Csn {
         assert_eq!(mean.len(), MEL_ROWS);
         assert_eq!(std.len(), MEL_ROWS);
         let device = self.dense.weight.device();
-        let constant = |v: &[f32]| {
-            Param::from_tensor(Tensor::<4>::from_data(
-                TensorData::new(v.to_vec(), [1, 1, MEL_ROWS, 1]),
-                &device,
-            ))
-            .set_require_grad(false)
-        };
-        self.mel_mean = constant(mean);
-        self.mel_std = constant(std);
+        let mel_stat = |v: &[f32]| constant(v.to_vec(), [1, 1, MEL_ROWS, 1], &device);
+        self.mel_mean = mel_stat(mean);
+        self.mel_std = mel_stat(std);
         self
     }
 
@@ -671,6 +654,20 @@ impl Csn {
     pub fn forward_single(&self, mel: Tensor<4>) -> Tensor<2> {
         self.forward(mel, None, None)
     }
+}
+
+/// A non-trainable parameter of `values` in `shape` (row-major): exported as an ONNX
+/// initializer and saved in checkpoints, never changed by the optimiser.
+fn constant<const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Param<Tensor<D>> {
+    Param::from_tensor(Tensor::<D>::from_data(
+        TensorData::new(values, shape),
+        device,
+    ))
+    .set_require_grad(false)
 }
 
 /// `[B, 1, rows, frames]` averaged over frames → `[B, rows]` (from a sum: `mean_dim` does not
