@@ -22,6 +22,10 @@ packages, on all packages together and on random 4-package sets drawn from all o
 spread says how much a source-genre score depends on which packages are held out. It also
 scores the statistic projected by linear discriminants fitted on the training packages (with
 the packages, or the files, as classes): what a linear metric learned on them gives. With
+``--classifier`` (needs scikit-learn, as in ``scripts/requirements.txt``) it trains a
+non-linear classifier of the training packages on each window's mel statistics (a 256-64
+MLP) and scores its hidden layer, its logits and its class probabilities, averaged over a
+passage's windows: whether fitting the training sources transfers to unseen ones. With
 ``--model`` (needs ``onnxruntime==1.31.1`` in the venv: ``.venv/bin/pip install
 onnxruntime==1.31.1``) it also scores the model's genre slice
 (track embedding = mean of the window embeddings) on the same sets, the training packages
@@ -83,6 +87,36 @@ def discriminants(x: np.ndarray, classes: np.ndarray, keep: int, ridge: float = 
     return vectors[:, np.argsort(-values.real)[:keep]].real
 
 
+def classifier_views(caches, package, train) -> dict[str, np.ndarray]:
+    """A 256-64 MLP classifying the training packages from each window's mel statistics; per
+    passage, the mean over its windows of the hidden layer, the logits and the probabilities."""
+    from sklearn.neural_network import MLPClassifier
+
+    per_window = [
+        np.concatenate([x[:, :MEL_ROWS].mean(2), x[:, :MEL_ROWS].std(2)], 1) for x in caches
+    ]
+    owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_window)])
+    x = np.concatenate(per_window)
+    fit = train[owner]
+    x = (x - x[fit].mean(0)) / (x[fit].std(0) + 1e-6)
+    mlp = MLPClassifier((256, 64), alpha=1e-3, max_iter=60, random_state=0)
+    mlp.fit(x[fit], package[owner][fit])
+    print(f"classifier: {mlp.score(x[fit], package[owner][fit]):.1%} of training windows right")
+    hidden = x
+    for weights, bias in zip(mlp.coefs_[:-1], mlp.intercepts_[:-1]):
+        hidden = np.maximum(hidden @ weights + bias, 0)
+    logits = hidden @ mlp.coefs_[-1] + mlp.intercepts_[-1]
+    probabilities = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities /= probabilities.sum(1, keepdims=True)
+    views = {"hidden layer": hidden, "logits": logits, "probabilities": probabilities}
+    return {
+        f"classifier of the training packages, {name}": np.array(
+            [v[owner == i].mean(0) for i in range(len(caches))]
+        )
+        for name, v in views.items()
+    }
+
+
 def triplet_score(vectors, package, audio_file, chosen) -> float:
     """Exact triplet score of the passages whose package is in ``chosen``."""
     idx = np.where(np.isin(package, chosen))[0]
@@ -102,6 +136,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dataset", type=Path)
     ap.add_argument("--model", type=Path)
+    ap.add_argument("--classifier", action="store_true", help="also the MLP check (scikit-learn)")
     ap.add_argument("--subsets", type=int, default=400, help="random 4-package sets drawn")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -129,6 +164,8 @@ def main() -> None:
     for name, classes in (("packages", package), ("files", audio_file)):
         projection = discriminants(stats[train], classes[train], trained_packages - 1)
         described[f"mel statistics, discriminants of the training {name}"] = stats @ projection
+    if args.classifier:
+        described.update(classifier_views(caches, package, train))
     if args.model:
         described[f"genre slice of {args.model.name}"] = genre_slices(args.model, caches)
 
