@@ -26,10 +26,9 @@ the packages, or the files, as classes): what a linear metric learned on them gi
 non-linear classifier of the training packages on each window's mel statistics (a 256-64
 MLP) and scores its hidden layer, its logits and its class probabilities, averaged over a
 passage's windows: whether fitting the training sources transfers to unseen ones. With
-``--model`` (needs ``onnxruntime==1.31.1`` in the venv: ``.venv/bin/pip install
-onnxruntime==1.31.1``) it also scores the model's genre slice
-(track embedding = mean of the window embeddings) on the same sets, the training packages
-included.
+``--model`` (needs ``onnxruntime==1.31.1`` in the venv) it also scores the model's genre
+slice (track embedding = mean of the window embeddings) on the same sets, the training
+packages included.
 """
 
 import argparse
@@ -51,9 +50,10 @@ def windows(path: Path) -> np.ndarray:
     return np.frombuffer(raw, "<f4", offset=HEADER).reshape(n, mel + cens + tgram, frames)
 
 
-def mel_statistics(x: np.ndarray) -> np.ndarray:
+def window_statistics(x: np.ndarray) -> np.ndarray:
+    """Each window's mean and standard deviation over time of the mel rows, ``[windows, 256]``."""
     mel = x[:, :MEL_ROWS]
-    return np.concatenate([mel.mean((0, 2)), mel.std(2).mean(0)])
+    return np.concatenate([mel.mean(2), mel.std(2)], 1)
 
 
 def genre_slices(model: Path, caches: list[np.ndarray]) -> np.ndarray:
@@ -92,9 +92,7 @@ def classifier_views(caches, package, train) -> dict[str, np.ndarray]:
     passage, the mean over its windows of the hidden layer, the logits and the probabilities."""
     from sklearn.neural_network import MLPClassifier
 
-    per_window = [
-        np.concatenate([x[:, :MEL_ROWS].mean(2), x[:, :MEL_ROWS].std(2)], 1) for x in caches
-    ]
+    per_window = [window_statistics(x) for x in caches]
     owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per_window)])
     x = np.concatenate(per_window)
     fit = train[owner]
@@ -156,7 +154,7 @@ def main() -> None:
     package = np.array([r["genre"] for r in records])
     audio_file = np.array([r["audio_source"] for r in records])
     split = {r["genre"]: r["split"] for r in records}
-    stats = np.array([mel_statistics(x) for x in caches])
+    stats = np.array([window_statistics(x).mean(0) for x in caches])
     stats = (stats - stats.mean(0)) / (stats.std(0) + 1e-6)
     described = {"mel statistics": stats}
     train = np.array([split[p] == "train" for p in package])
