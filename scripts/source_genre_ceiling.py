@@ -39,6 +39,8 @@ import numpy as np
 
 HEADER = 64
 MEL_ROWS = 128
+# SPEC §2: dimension s owns the embedding's values [64·s, 64·(s+1)); genre is s = 0.
+GENRE = slice(0, 64)
 
 
 def windows(path: Path) -> np.ndarray:
@@ -68,7 +70,7 @@ def genre_slices(model: Path, caches: list[np.ndarray]) -> np.ndarray:
         cens[:, 0, :12] = x[:, MEL_ROWS : MEL_ROWS + 12]
         inputs = [x[:, None, :MEL_ROWS].copy(), cens, x[:, None, MEL_ROWS + 12 :].copy()]
         emb = session.run(None, dict(zip(names, inputs)))[0].mean(0)
-        out.append(emb[: emb.shape[0] // 6])
+        out.append(emb[GENRE])
     return np.array(out)
 
 
