@@ -117,11 +117,11 @@ def classifier_views(caches, package, train) -> dict[str, np.ndarray]:
     }
 
 
-def triplet_score(vectors, package, audio_file, chosen) -> float:
-    """Exact triplet score of the passages whose package is in ``chosen``."""
+def triplet_score(dist, package, audio_file, chosen) -> float:
+    """Exact triplet score of the passages whose package is in ``chosen``; ``dist`` holds the
+    distances between all passages."""
     idx = np.where(np.isin(package, chosen))[0]
-    x = vectors[idx]
-    dist = np.linalg.norm(x[:, None] - x[None], axis=2)
+    dist = dist[np.ix_(idx, idx)]
     pk, src = package[idx], audio_file[idx]
     per_anchor = []
     for a in range(len(idx)):
@@ -180,11 +180,12 @@ def main() -> None:
     print(f"{len(records)} unshifted passages of {len(packages)} packages")
     for what, vectors in described.items():
         print(f"\n{what}")
-        for name, chosen in sets.items():
-            score = triplet_score(vectors, package, audio_file, chosen)
-            print(f"  {name:14s} ({len(chosen):2d} packages): {score:.3f}")
-        scores = np.array([triplet_score(vectors, package, audio_file, c) for c in drawn])
-        test = triplet_score(vectors, package, audio_file, sets["test"])
+        dist = np.array([np.linalg.norm(vectors - v, axis=1) for v in vectors])
+        by_set = {name: triplet_score(dist, package, audio_file, c) for name, c in sets.items()}
+        for name, score in by_set.items():
+            print(f"  {name:14s} ({len(sets[name]):2d} packages): {score:.3f}")
+        scores = np.array([triplet_score(dist, package, audio_file, c) for c in drawn])
+        test = by_set["test"]
         p10, p50, p90 = np.percentile(scores, [10, 50, 90])
         print(
             f"  random 4-package sets ({args.subsets}): mean {scores.mean():.3f}, "
